@@ -1,0 +1,68 @@
+# stockd: `make run` to use it, `make test` to prove it. See README.md.
+SHELL := /bin/bash
+
+CC      := cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+INC     := -Iapp $(shell pkg-config --cflags libmariadb json-c 2>/dev/null)
+LIBS    := -lfcgi $(shell pkg-config --libs libmariadb json-c 2>/dev/null)
+
+SRC     := $(sort $(wildcard app/core/*.c app/store/*.c app/domain/*.c app/http/*.c app/api/*.c app/server/*.c))
+OBJ     := $(SRC:app/%.c=app/build/obj/%.o)
+BIN     := app/build/stockd
+
+# Sanitized build: unit tests always, the integration suite with `make test-asan`.
+SAN     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_OBJ := $(SRC:app/%.c=app/build/san/%.o)
+SAN_BIN := app/build/stockd-asan
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=app/build/unit/%)
+
+.PHONY: all deps build run stop test test-unit test-integration test-asan bench clean
+
+all: build
+
+deps:
+	@deploy/install-deps
+
+build: $(BIN)
+
+$(BIN): $(OBJ) app/build/obj/main.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+app/build/obj/%.o: app/%.c $(wildcard app/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -c -o $@ $<
+
+$(SAN_BIN): $(SAN_OBJ) app/build/san/main.o
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+app/build/san/%.o: app/%.c $(wildcard app/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $(WARN) $(INC) -c -o $@ $<
+
+app/build/unit/%: tests/unit/%.c $(SAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $(WARN) $(INC) -o $@ $< $(SAN_OBJ) $(LIBS) -lcmocka
+
+run: deps build
+	deploy/stack run var
+
+stop:
+	deploy/stack stop var
+
+test: deps build $(UNIT_BIN)
+	tests/run-all
+
+test-unit: $(UNIT_BIN)
+	tests/run-unit
+
+test-asan: deps $(SAN_BIN) $(UNIT_BIN)
+	STOCKD_BIN=$(CURDIR)/$(SAN_BIN) tests/run-all
+
+bench: deps build
+	bench/run
+
+clean:
+	rm -rf app/build

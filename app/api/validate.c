@@ -1,0 +1,217 @@
+#include "api/validate.h"
+
+#include <ctype.h>
+#include <string.h>
+
+json_object *parse_json_object(const char *body, size_t len)
+{
+	if (len == 0 || len > (size_t)INT32_MAX)
+		return NULL;
+	json_tokener *tok = json_tokener_new_ex(64);
+	if (tok == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_object *obj = json_tokener_parse_ex(tok, body, (int)len);
+	size_t end = json_tokener_get_parse_end(tok);
+	enum json_tokener_error err = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (obj == NULL || err != json_tokener_success)
+		goto bad;
+	/* Nothing but whitespace may follow the value. */
+	for (size_t i = end; i < len; i++)
+		if (!isspace((unsigned char)body[i]))
+			goto bad;
+	if (!json_object_is_type(obj, json_type_object))
+		goto bad;
+	return obj;
+bad:
+	if (obj != NULL)
+		json_object_put(obj);
+	return NULL;
+}
+
+bool valid_cart_id(const char *s, size_t len)
+{
+	if (len != 32)
+		return false;
+	for (size_t i = 0; i < 32; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+bool parse_product_id(const char *s, size_t len, int64_t *out)
+{
+	if (len == 0 || len > 19 || s[0] == '0')
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0'); /* 19 digits fit in uint64 */
+	}
+	if (v > (uint64_t)INT64_MAX)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+bool valid_idempotency_key(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
+			return false;
+	return n >= 1 && n <= 64;
+}
+
+long utf8_chars(const char *s, size_t len)
+{
+	long chars = 0;
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n;
+		uint32_t cp;
+		if (c < 0x80) {
+			n = 1, cp = c;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 2, cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 3, cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 4, cp = c & 0x07;
+		} else {
+			return -1;
+		}
+		if (i + n > len)
+			return -1;
+		for (size_t k = 1; k < n; k++) {
+			unsigned char cc = (unsigned char)s[i + k];
+			if ((cc & 0xc0) != 0x80)
+				return -1;
+			cp = (cp << 6) | (cc & 0x3f);
+		}
+		/* No overlong forms, no surrogates, nothing past U+10FFFF. */
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return -1;
+		i += n;
+		chars++;
+	}
+	return chars;
+}
+
+int field_int(json_object *obj, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return FIELD_MISSING;
+	if (v == NULL || !json_object_is_type(v, json_type_int))
+		return FIELD_BAD;
+	int64_t n = json_object_get_int64(v);
+	/* json-c saturates: INT64_MAX may stand for a larger number. */
+	if (n == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX)
+		return FIELD_BAD;
+	if (n == INT64_MIN || n < lo || n > hi)
+		return FIELD_BAD;
+	*out = n;
+	return FIELD_OK;
+}
+
+int field_bool(json_object *obj, const char *name, bool *out)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return FIELD_MISSING;
+	if (v == NULL || !json_object_is_type(v, json_type_boolean))
+		return FIELD_BAD;
+	*out = json_object_get_boolean(v);
+	return FIELD_OK;
+}
+
+int field_string(json_object *obj, const char *name, long min, long max, const char **s, size_t *len)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return FIELD_MISSING;
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return FIELD_BAD;
+	*s = json_object_get_string(v);
+	*len = (size_t)json_object_get_string_len(v);
+	long chars = utf8_chars(*s, *len);
+	if (chars < min || chars > max)
+		return FIELD_BAD;
+	return FIELD_OK;
+}
+
+int field_cart_id(json_object *obj, const char *name, const char **s)
+{
+	size_t len;
+	int rc = field_string(obj, name, 32, 32, s, &len);
+	if (rc != FIELD_OK)
+		return rc;
+	return valid_cart_id(*s, len) ? FIELD_OK : FIELD_BAD;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int parse_id_list(const char *query, const char *name, int64_t *ids, size_t max)
+{
+	size_t nlen = strlen(name);
+	const char *p = query;
+	const char *val = NULL;
+	size_t vlen = 0;
+	while (*p) {
+		size_t seg = strcspn(p, "&");
+		if (seg > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			if (val != NULL)
+				return -1; /* given twice: ambiguous */
+			val = p + nlen + 1;
+			vlen = seg - nlen - 1;
+		} else if (seg == nlen && strncmp(p, name, nlen) == 0) {
+			return -1; /* "ids" with no value */
+		}
+		p += seg;
+		if (*p == '&')
+			p++;
+	}
+	if (val == NULL)
+		return 0;
+	/* Decode %XX (a client may encode the commas), then split. */
+	char buf[4096];
+	size_t n = 0;
+	for (size_t i = 0; i < vlen; i++) {
+		if (n + 1 >= sizeof buf)
+			return -1;
+		if (val[i] == '%' && i + 2 < vlen && hexval(val[i + 1]) >= 0 && hexval(val[i + 2]) >= 0) {
+			buf[n++] = (char)(hexval(val[i + 1]) * 16 + hexval(val[i + 2]));
+			i += 2;
+		} else {
+			buf[n++] = val[i];
+		}
+	}
+	buf[n] = '\0';
+	size_t count = 0;
+	const char *s = buf;
+	for (;;) {
+		size_t len = strcspn(s, ",");
+		if (count == max || !parse_product_id(s, len, &ids[count]))
+			return -1;
+		count++;
+		s += len;
+		if (*s == '\0')
+			break;
+		s++;
+	}
+	return (int)count;
+}

@@ -1,0 +1,51 @@
+#ifndef STK_CONFIG_H
+#define STK_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Per-process configuration. Precedence: environment over the conf file over
+ * the defaults below. The master loads it at start and on SIGHUP; workers get
+ * their copy by fork and never change it. */
+typedef struct {
+	bool enable_stock;            /* ENABLE_STOCK_MANAGEMENT */
+	long reservation_timeout_ms;  /* STOCK_RESERVATION_TIMEOUT */
+	long retry_attempts;          /* RETRY_ATTEMPTS */
+	long sweep_interval_ms;       /* SWEEP_INTERVAL */
+	long workers;                 /* WORKERS */
+	long max_hold_per_product;    /* MAX_HOLD_PER_PRODUCT */
+	long max_cart_lines;          /* MAX_CART_LINES */
+	long max_requests;            /* MAX_REQUESTS: recycle a worker after this many */
+	long request_timeout_ms;      /* REQUEST_TIMEOUT: kill a worker stuck this long */
+	long stop_timeout_ms;         /* STOP_TIMEOUT: graceful stop, then KILL */
+	long txn_budget_ms;           /* TXN_BUDGET_MS: all retries of one transaction */
+	char admin_token[256];        /* ADMIN_TOKEN */
+	char db_host[256];
+	long db_port;
+	char db_socket[512];
+	char db_user[128];
+	char db_password[256];
+	char db_name[128];
+	char listen[512];             /* LISTEN: unix:/path or 127.0.0.1:port */
+	char listen_group[64];        /* LISTEN_GROUP: group owner of the unix socket */
+	char pid_file[512];           /* PID_FILE */
+	char log_file[512];           /* LOG_FILE; empty: stderr */
+} stk_config;
+
+/* Defaults of the contract, before any file or environment. */
+void config_defaults(stk_config *c);
+
+/* Set one key from its text value. 0 on success; -1 with a message in err
+ * for an unknown key or a bad value (the config is then unchanged). */
+int config_set(stk_config *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* Parse conf file text: KEY=VALUE lines, '#' comments, blank lines, optional
+ * double quotes around the value. Keys already pinned by `pinned` (the
+ * environment) are skipped. 0, or -1 naming the bad line in err. */
+int config_parse(stk_config *c, const char *text, size_t len, bool (*pinned)(const char *key),
+		 char *err, size_t errlen);
+
+/* Defaults, then the file at path (missing file is fine), then the
+ * environment. 0, or -1 with err. */
+int config_load(stk_config *c, const char *path, char *err, size_t errlen);
+
+#endif

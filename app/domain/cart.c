@@ -1,0 +1,267 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/random.h"
+#include "domain/domain.h"
+#include "domain/hold_math.h"
+#include "domain/locking.h"
+
+/* A cart line never passes this, whatever the configuration (contract). */
+#define LINE_MAX_UNITS 1000
+
+static const char SQL_CART_INSERT[] = "INSERT INTO carts (id) VALUES (?)";
+
+static const char SQL_CART_STATUS[] = "SELECT status FROM carts WHERE id = ?";
+
+/* Lines and holds merged by product, ascending; expired holds count as 0
+ * and a product left with neither a line nor a live hold is not listed. */
+static const char SQL_CART_ITEMS[] =
+	"SELECT product_id, SUM(q), SUM(h), MAX(u) FROM ("
+	"  SELECT product_id, quantity AS q, 0 AS h, 0 AS u FROM cart_items WHERE cart_id = ?"
+	"  UNION ALL"
+	"  SELECT product_id, 0, quantity, expires_at_ms FROM stock_holds"
+	"   WHERE cart_id = ? AND expires_at_ms > ?"
+	") t GROUP BY product_id ORDER BY product_id";
+
+static const char SQL_LINE_ADD[] =
+	"INSERT INTO cart_items (cart_id, product_id, quantity) VALUES (?, ?, ?)"
+	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)";
+
+static const char SQL_LINE_SET[] =
+	"UPDATE cart_items SET quantity = ? WHERE cart_id = ? AND product_id = ?";
+
+static const char SQL_LINE_DELETE[] = "DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?";
+
+void cart_view_free(cart_view *v)
+{
+	free(v->items);
+	v->items = NULL;
+	v->nitems = 0;
+}
+
+void dom_refusal_free(dom_refusal *r)
+{
+	free(r->shorts);
+	memset(r, 0, sizeof *r);
+}
+
+int dom_cart_create(dom_ctx *c, char id_out[33])
+{
+	if (random_cart_id(id_out) != 0)
+		return DB_ERR_OTHER;
+	db_param p[] = { P_STR(id_out, 32) };
+	return db_exec(c->db, SQL_CART_INSERT, p, 1, NULL);
+}
+
+/* The cart's items as of now_ms into out (id and status are the caller's). */
+static int cart_items_read(db *d, const char *cart_id, int64_t now_ms, cart_view *out)
+{
+	cart_view_free(out);
+	size_t n = strlen(cart_id);
+	memcpy(out->id, cart_id, n + 1);
+	db_param q[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now_ms) };
+	db_rows r;
+	int rc = db_exec(d, SQL_CART_ITEMS, q, 3, &r);
+	if (rc != DB_OK)
+		return rc;
+	/* One spare slot: a patch may add the item the transaction created. */
+	out->items = calloc(r.nrows + 1, sizeof *out->items);
+	if (out->items == NULL)
+		abort();
+	for (size_t i = 0; i < r.nrows; i++) {
+		cart_item *it = &out->items[i];
+		it->product_id = db_at(&r, i, 0)->i;
+		it->quantity = db_at(&r, i, 1)->i;
+		it->reserved = db_at(&r, i, 2)->i;
+		it->reserved_until = it->reserved > 0 ? db_at(&r, i, 3)->i : 0;
+	}
+	out->nitems = r.nrows;
+	db_rows_free(&r);
+	return DB_OK;
+}
+
+/* Set one product's hold in a view read earlier in the same transaction,
+ * after the hold changed under the product's row lock. */
+static void cart_view_set_hold(cart_view *v, int64_t product_id, int64_t reserved, int64_t until)
+{
+	size_t i = 0;
+	while (i < v->nitems && v->items[i].product_id < product_id)
+		i++;
+	if (i == v->nitems || v->items[i].product_id != product_id) {
+		if (reserved == 0)
+			return;
+		memmove(&v->items[i + 1], &v->items[i], (v->nitems - i) * sizeof *v->items);
+		v->items[i] = (cart_item){ product_id, 0, 0, 0 };
+		v->nitems++;
+	}
+	v->items[i].reserved = reserved;
+	v->items[i].reserved_until = reserved > 0 ? until : 0;
+	if (v->items[i].quantity == 0 && reserved == 0) {
+		memmove(&v->items[i], &v->items[i + 1], (v->nitems - i - 1) * sizeof *v->items);
+		v->nitems--;
+	}
+}
+
+int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
+{
+	memset(out, 0, sizeof *out);
+	db_param p[] = { P_STR(cart_id, strlen(cart_id)) };
+	db_rows r;
+	int rc = db_exec(c->db, SQL_CART_STATUS, p, 1, &r);
+	if (rc != DB_OK)
+		return rc;
+	if (r.nrows == 0) {
+		db_rows_free(&r);
+		return DOM_CART_NOT_FOUND;
+	}
+	bool checked_out = strcmp(db_at(&r, 0, 0)->s, "checked_out") == 0;
+	db_rows_free(&r);
+	/* Status and items come from two reads; a checkout between them is
+	 * harmless: items of a closed cart never change. */
+	rc = cart_items_read(c->db, cart_id, clock_now_ms(), out);
+	out->checked_out = checked_out;
+	if (rc != DB_OK)
+		cart_view_free(out);
+	return rc;
+}
+
+/* 404 before 409: a refusal found on the cart is reported only once the
+ * product is known to exist. */
+static int refuse_if_product_exists(db *d, int64_t product_id, int refusal)
+{
+	int exists = 0;
+	int rc = product_exists(d, product_id, &exists);
+	if (rc != DB_OK)
+		return rc;
+	return exists ? refusal : DOM_PRODUCT_NOT_FOUND;
+}
+
+typedef struct {
+	const stk_config *cfg;
+	stock_mode mode;
+	const char *cart_id;
+	int64_t product_id, quantity;
+	bool stock_flag; /* decrease_stock / increase_stock */
+	cart_view *out;
+	dom_refusal *why;
+} line_op;
+
+static int add_body(db *d, void *arg)
+{
+	line_op *op = arg;
+	int64_t now = clock_now_ms();
+	locked_cart cart;
+	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
+	if (rc != DB_OK)
+		return rc;
+	if (!cart.found)
+		return DOM_CART_NOT_FOUND;
+	int refusal = DOM_OK;
+	if (cart.checked_out)
+		refusal = DOM_CART_CLOSED;
+	else if (cart.line + op->quantity > LINE_MAX_UNITS)
+		refusal = DOM_QUANTITY_LIMIT;
+	else if (cart.line == 0 && !cart.has_live_hold && cart.products >= op->cfg->max_cart_lines)
+		refusal = DOM_CART_FULL;
+	bool hold = op->mode == MODE_STOCK && op->stock_flag;
+	if (refusal != DOM_OK || !hold) {
+		rc = refuse_if_product_exists(d, op->product_id, refusal);
+		if (rc != DB_OK)
+			return rc;
+	}
+	size_t n = strlen(op->cart_id);
+	db_param line[] = { P_STR(op->cart_id, n), P_I64(op->product_id), P_I64(op->quantity) };
+	rc = db_exec(d, SQL_LINE_ADD, line, 3, NULL);
+	if (rc == DB_OK)
+		rc = cart_items_read(d, op->cart_id, now, op->out);
+	if (rc != DB_OK || !hold)
+		return rc;
+
+	/* The product lock comes last and the transaction commits right after:
+	 * a hot product's throughput is 1 / (time its row lock is held). */
+	locked_product lp;
+	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
+	if (rc != DB_OK)
+		return rc;
+	int64_t available = lp.stock - lp.reserved;
+	rc = hold_can_take(lp.held, op->quantity, available, op->cfg->max_hold_per_product);
+	if (rc != DOM_OK) {
+		op->why->available = available;
+		return rc;
+	}
+	int64_t until = now + op->cfg->reservation_timeout_ms;
+	rc = hold_write(d, op->cart_id, op->product_id, lp.held + op->quantity, until);
+	if (rc != DB_OK)
+		return rc;
+	cart_view_set_hold(op->out, op->product_id, lp.held + op->quantity, until);
+	return product_adjust(d, op->product_id, 0, op->quantity);
+}
+
+int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
+		 int64_t quantity, bool decrease_stock, cart_view *out, dom_refusal *why)
+{
+	memset(why, 0, sizeof *why);
+	memset(out, 0, sizeof *out);
+	line_op op = { c->cfg, mode, cart_id, product_id, quantity, decrease_stock, out, why };
+	txn_policy pol = dom_policy(c);
+	int rc = txn_run(c->db, &pol, add_body, &op, &c->stats);
+	if (rc != DB_OK)
+		cart_view_free(out);
+	return rc;
+}
+
+static int remove_body(db *d, void *arg)
+{
+	line_op *op = arg;
+	int64_t now = clock_now_ms();
+	locked_cart cart;
+	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
+	if (rc != DB_OK)
+		return rc;
+	if (!cart.found)
+		return DOM_CART_NOT_FOUND;
+	if (cart.line == 0)
+		return refuse_if_product_exists(d, op->product_id, DOM_ITEM_NOT_IN_CART);
+	if (cart.checked_out)
+		return DOM_CART_CLOSED;
+	int64_t removed = hold_release_amount(cart.line, op->quantity);
+	size_t n = strlen(op->cart_id);
+	if (removed == cart.line) {
+		db_param p[] = { P_STR(op->cart_id, n), P_I64(op->product_id) };
+		rc = db_exec(d, SQL_LINE_DELETE, p, 2, NULL);
+	} else {
+		db_param p[] = { P_I64(cart.line - removed), P_STR(op->cart_id, n), P_I64(op->product_id) };
+		rc = db_exec(d, SQL_LINE_SET, p, 3, NULL);
+	}
+	if (rc == DB_OK)
+		rc = cart_items_read(d, op->cart_id, now, op->out);
+	if (rc != DB_OK || op->mode != MODE_STOCK || !op->stock_flag)
+		return rc;
+
+	locked_product lp;
+	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
+	if (rc != DB_OK)
+		return rc;
+	int64_t released = removed < lp.held ? removed : lp.held;
+	if (released == 0)
+		return DB_OK;
+	rc = hold_write(d, op->cart_id, op->product_id, lp.held - released, lp.held_until);
+	if (rc != DB_OK)
+		return rc;
+	cart_view_set_hold(op->out, op->product_id, lp.held - released, lp.held_until);
+	return product_adjust(d, op->product_id, 0, -released);
+}
+
+int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
+		    int64_t quantity, bool increase_stock, cart_view *out)
+{
+	dom_refusal unused;
+	memset(out, 0, sizeof *out);
+	line_op op = { c->cfg, mode, cart_id, product_id, quantity, increase_stock, out, &unused };
+	txn_policy pol = dom_policy(c);
+	int rc = txn_run(c->db, &pol, remove_body, &op, &c->stats);
+	if (rc != DB_OK)
+		cart_view_free(out);
+	return rc;
+}

@@ -1,0 +1,128 @@
+#ifndef STK_DOMAIN_H
+#define STK_DOMAIN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "store/db.h"
+#include "store/txn.h"
+
+/* The stock and cart operations, each one database transaction. Nothing here
+ * knows about HTTP or FastCGI: tools and tests drive it directly.
+ *
+ * Every operation returns DOM_OK, a positive DOM_* outcome the caller reports
+ * to the client (nothing was changed), or a negative DB_ERR_* (nothing was
+ * changed; the database failed or stayed busy). */
+enum {
+	DOM_OK = 0,
+	DOM_CART_NOT_FOUND = 1,
+	DOM_PRODUCT_NOT_FOUND,
+	DOM_ITEM_NOT_IN_CART,
+	DOM_CART_CLOSED,
+	DOM_CART_EMPTY,
+	DOM_CART_FULL,
+	DOM_QUANTITY_LIMIT,
+	DOM_INSUFFICIENT_STOCK,
+	DOM_SKU_EXISTS,
+	DOM_BELOW_RESERVED,
+	DOM_CODE_COUNT
+};
+
+typedef enum { MODE_LEGACY = 0, MODE_STOCK = 1 } stock_mode;
+
+typedef struct {
+	db *db;
+	const stk_config *cfg;
+	txn_stats stats; /* conflicts retried, summed over the operations run */
+} dom_ctx;
+
+static inline txn_policy dom_policy(const dom_ctx *c)
+{
+	return (txn_policy){ c->cfg->retry_attempts, c->cfg->txn_budget_ms };
+}
+
+typedef struct {
+	int64_t id;
+	char *sku, *name; /* owned; product_free() */
+	int64_t price_cents, stock, reserved;
+} product;
+
+typedef struct {
+	int64_t product_id;
+	int64_t quantity;      /* the line; 0 for a hold without a line */
+	int64_t reserved;      /* the cart's live hold; 0 once expired */
+	int64_t reserved_until; /* epoch ms; 0 when nothing is held */
+} cart_item;
+
+typedef struct {
+	char id[33];
+	bool checked_out;
+	size_t nitems;
+	cart_item *items; /* owned; cart_view_free() */
+} cart_view;
+
+typedef struct {
+	int64_t product_id, requested, available;
+} short_line;
+
+typedef struct {
+	int64_t product_id, quantity, price_cents;
+} order_line;
+
+typedef struct {
+	int64_t order_id, total_cents;
+	char cart_id[33];
+	size_t nlines;
+	order_line *lines; /* owned; order_free() */
+} order;
+
+/* Details of a refusal, filled when an operation returns a DOM_* code. */
+typedef struct {
+	int64_t available;    /* DOM_INSUFFICIENT_STOCK on one product */
+	size_t nshort;        /* DOM_INSUFFICIENT_STOCK at checkout */
+	short_line *shorts;   /* owned; dom_refusal_free() */
+} dom_refusal;
+
+typedef struct {
+	int64_t reserved, reserved_until, available;
+} hold_state;
+
+void product_free(product *p);
+void cart_view_free(cart_view *v);
+void order_free(order *o);
+void dom_refusal_free(dom_refusal *r);
+
+/* products.c */
+int dom_product_get(dom_ctx *c, int64_t id, product *out);
+/* ids: n ids; out: the known ones in ascending id order. */
+int dom_products_list(dom_ctx *c, const int64_t *ids, size_t n, product **out, size_t *nout);
+int dom_product_create(dom_ctx *c, const char *sku, size_t sku_len, const char *name, size_t name_len,
+		       int64_t price_cents, int64_t stock, product *out);
+/* Exactly one of is_set (stock = value) or a delta (stock += value). */
+int dom_product_stock(dom_ctx *c, int64_t id, bool is_set, int64_t value, product *out);
+
+/* cart.c */
+int dom_cart_create(dom_ctx *c, char id_out[33]);
+int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out);
+/* add and remove fill *out with the cart as their transaction left it (read
+ * inside it, so a success is never followed by a failed read). */
+int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
+		 int64_t quantity, bool decrease_stock, cart_view *out, dom_refusal *why);
+/* quantity 0: the whole line. */
+int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
+		    int64_t quantity, bool increase_stock, cart_view *out);
+
+/* holds.c; quantity 0 on release: the whole hold. */
+int dom_reserve(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t quantity,
+		hold_state *out, dom_refusal *why);
+int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t quantity,
+		hold_state *out);
+
+/* checkout.c; *repeated is set when the cart had been checked out before. */
+int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, dom_refusal *why);
+
+/* sweep.c: reclaim expired holds, purge old idempotency keys. */
+int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *holds_reclaimed, uint64_t *keys_purged);
+
+#endif

@@ -1,0 +1,39 @@
+#ifndef STK_RESPONSE_H
+#define STK_RESPONSE_H
+#include <stddef.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+/* What a handler answers. The body is either a JSON object (json, owned) or
+ * ready text (text, owned, e.g. Prometheus), never both. */
+typedef struct {
+	int status;
+	json_object *json;
+	char *text;
+	size_t text_len;
+	const char *content_type; /* static; default JSON */
+	char set_cookie[128];
+	char allow[48];           /* 405: the methods the route takes */
+} http_response;
+
+void http_response_init(http_response *r);
+void http_response_free(http_response *r);
+
+/* Replace the body with a JSON object (takes ownership). */
+void resp_json(http_response *r, int status, json_object *body);
+
+/* The one error shape: {"error":{"code","message",...}}. Returns the error
+ * object so callers can add details ("field", "available", "items"). */
+json_object *resp_error(http_response *r, int status, const char *code, const char *message);
+void resp_error_field(http_response *r, const char *field, const char *message);
+
+/* Serialise the body to text (once): the form that is sent and stored. */
+const char *resp_body_text(http_response *r, size_t *len);
+
+const char *http_status_text(int status);
+
+/* Write status, headers and body to nginx. */
+int http_send(FCGX_Request *fr, http_response *r, const char *request_id, const char *mode);
+
+#endif

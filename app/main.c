@@ -1,0 +1,66 @@
+/* stockd: the stock-managed cart service, a pre-forked FastCGI server.
+ *
+ *   stockd serve          run the master (config: env over $STOCKD_CONF over defaults)
+ *   stockd migrate DIR    apply the migrations in DIR, then exit
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "server/master.h"
+#include "store/migrate.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: stockd serve | stockd migrate DIR\n");
+	return 2;
+}
+
+/* The app refuses a schema older than it needs: half the tables it uses
+ * would be missing. A database still starting gets a few seconds. */
+static int check_schema(const stk_config *cfg)
+{
+	for (int i = 0; i < 100; i++) {
+		int v = schema_version(cfg);
+		if (v >= SCHEMA_REQUIRED)
+			return 0;
+		if (v >= 0) {
+			log_error("schema version %d is older than the %d this build needs: run `stockd migrate`", v,
+				  SCHEMA_REQUIRED);
+			return -1;
+		}
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	log_error("database unreachable: cannot check the schema version");
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	const char *conf_path = getenv("STOCKD_CONF");
+	stk_config cfg;
+	char err[400];
+	if (config_load(&cfg, conf_path, err, sizeof err) != 0) {
+		fprintf(stderr, "stockd: %s\n", err);
+		return 1;
+	}
+	if (log_open(cfg.log_file) != 0) {
+		fprintf(stderr, "stockd: cannot open log %s\n", cfg.log_file);
+		return 1;
+	}
+	if (strcmp(argv[1], "migrate") == 0 && argc == 3)
+		return migrate_apply(&cfg, argv[2]) == 0 ? 0 : 1;
+	if (strcmp(argv[1], "serve") == 0 && argc == 2) {
+		if (check_schema(&cfg) != 0)
+			return 1;
+		return master_run(&cfg, conf_path);
+	}
+	return usage();
+}

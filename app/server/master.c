@@ -1,0 +1,400 @@
+#include "server/master.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/scoreboard.h"
+#include "server/listen.h"
+#include "server/worker.h"
+
+/* The master's own view of its children; the shared scoreboard holds what
+ * the workers report. Slot i of workers[] is scoreboard slot i. */
+typedef enum { KIND_WORKER, KIND_SWEEPER } child_kind;
+
+typedef struct {
+	pid_t pid;              /* 0: free */
+	child_kind kind;
+	int generation;         /* config generation it runs */
+	int64_t started_ms;
+	int retiring;           /* told to stop; not replaced when it goes */
+	int killed_for_timeout;
+} child;
+
+#define MAX_CHILDREN (SB_MAX_WORKERS + 1)
+#define SWEEPER_SLOT SB_MAX_WORKERS
+/* A child that dies younger than this counts towards crash-loop back-off. */
+#define YOUNG_DEATH_MS 2000
+#define BACKOFF_MAX_MS 5000
+/* How often stop signals are repeated: closes the window where a worker
+ * checked its flag and is just entering accept(). */
+#define RESIGNAL_MS 200
+
+typedef struct {
+	stk_config *cfg;
+	const char *conf_path;
+	scoreboard *sb;
+	int listen_fd;
+	int generation;
+	child children[MAX_CHILDREN];
+	int crash_streak;
+	int64_t next_spawn_ms;  /* crash-loop back-off: no spawn before this */
+	int stopping;
+	int64_t stop_deadline_ms, last_signal_ms;
+} master;
+
+static pid_t spawn(master *m, int slot, child_kind kind)
+{
+	child *c = &m->children[slot];
+	if (kind == KIND_WORKER) {
+		sb_worker *w = &m->sb->workers[slot];
+		atomic_store(&w->state, WORKER_STARTING);
+		atomic_store(&w->request_start_ms, 0);
+		atomic_store(&w->generation, m->generation);
+	}
+	pid_t master_pid = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("fork failed: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		child_signals_setup(master_pid);
+		int status = kind == KIND_WORKER ? worker_run(m->cfg, m->listen_fd, m->sb, slot)
+						 : sweeper_run(m->cfg, m->sb);
+		_exit(status);
+	}
+	*c = (child){ pid, kind, m->generation, clock_mono_ms(), 0, 0 };
+	if (kind == KIND_WORKER)
+		atomic_store(&m->sb->workers[slot].pid, pid);
+	return pid;
+}
+
+static int find_child(master *m, pid_t pid)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].pid == pid)
+			return i;
+	return -1;
+}
+
+/* Reap every exited child and count why it went. */
+static void reap(master *m)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int slot = find_child(m, pid);
+		if (slot < 0)
+			continue;
+		child *c = &m->children[slot];
+		int64_t lived = clock_mono_ms() - c->started_ms;
+		int clean = WIFEXITED(status) && (WEXITSTATUS(status) == WORKER_EXIT_STOP ||
+						  WEXITSTATUS(status) == WORKER_EXIT_RECYCLE);
+		if (c->killed_for_timeout) {
+			sb_add(&m->sb->restarts[RESTART_TIMEOUT], 1);
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_RECYCLE) {
+			sb_add(&m->sb->restarts[RESTART_RECYCLE], 1);
+		} else if (!clean && !(c->retiring && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+			sb_add(&m->sb->restarts[RESTART_CRASH], 1);
+			if (WIFSIGNALED(status))
+				log_warn("child %d died of signal %d", (int)pid, WTERMSIG(status));
+			else
+				log_warn("child %d exited with status %d", (int)pid, WEXITSTATUS(status));
+			/* Crash-loop protection: back off exponentially while
+			 * children keep dying young. */
+			if (lived < YOUNG_DEATH_MS) {
+				if (m->crash_streak < 16)
+					m->crash_streak++;
+				int64_t wait = 50LL << (m->crash_streak < 7 ? m->crash_streak : 7);
+				m->next_spawn_ms = clock_mono_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
+			}
+		}
+		if (lived >= YOUNG_DEATH_MS)
+			m->crash_streak = 0;
+		if (c->kind == KIND_WORKER) {
+			atomic_store(&m->sb->workers[slot].state, WORKER_EMPTY);
+			atomic_store(&m->sb->workers[slot].pid, 0);
+		}
+		memset(c, 0, sizeof *c);
+	}
+}
+
+/* Kill workers stuck in one request past REQUEST_TIMEOUT; the database
+ * rolls back whatever transaction they had open. */
+static void enforce_timeouts(master *m)
+{
+	int64_t now = clock_mono_ms();
+	for (int i = 0; i < SB_MAX_WORKERS; i++) {
+		child *c = &m->children[i];
+		if (c->pid == 0 || c->killed_for_timeout)
+			continue;
+		int64_t start = atomic_load(&m->sb->workers[i].request_start_ms);
+		if (atomic_load(&m->sb->workers[i].state) == WORKER_BUSY && start > 0 &&
+		    now - start > m->cfg->request_timeout_ms) {
+			log_warn("worker %d exceeded REQUEST_TIMEOUT; killing it", (int)c->pid);
+			c->killed_for_timeout = 1;
+			kill(c->pid, SIGKILL);
+		}
+	}
+}
+
+typedef struct {
+	int fresh, stale, retiring, fresh_ready;
+} census;
+
+static census count(master *m)
+{
+	census k = { 0, 0, 0, 0 };
+	for (int i = 0; i < SB_MAX_WORKERS; i++) {
+		child *c = &m->children[i];
+		if (c->pid == 0)
+			continue;
+		if (c->retiring) {
+			k.retiring++;
+		} else if (c->generation == m->generation) {
+			k.fresh++;
+			k.fresh_ready += atomic_load(&m->sb->workers[i].state) >= WORKER_IDLE;
+		} else {
+			k.stale++;
+		}
+	}
+	return k;
+}
+
+static void retire(master *m, int slot)
+{
+	m->children[slot].retiring = 1;
+	kill(m->children[slot].pid, SIGTERM);
+}
+
+static int free_slot(master *m)
+{
+	for (int i = 0; i < SB_MAX_WORKERS; i++)
+		if (m->children[i].pid == 0)
+			return i;
+	return -1;
+}
+
+/* Bring the pool to WORKERS workers of the current config generation. A
+ * reload replaces them one at a time, new first: the pool grows to
+ * WORKERS + 1, and a stale worker is asked to finish only once its
+ * replacement is accepting, so capacity never drops and nothing is refused. */
+static void reconcile(master *m)
+{
+	int64_t now = clock_mono_ms();
+	int want = (int)m->cfg->workers;
+	census k = count(m);
+	if (k.fresh < want && k.fresh + k.stale <= want && now >= m->next_spawn_ms) {
+		int slot = free_slot(m);
+		if (slot >= 0 && spawn(m, slot, KIND_WORKER) > 0)
+			k = count(m);
+	}
+	if (k.stale > 0 && k.retiring == 0 && k.fresh_ready == k.fresh && k.fresh + k.stale > want) {
+		for (int i = 0; i < SB_MAX_WORKERS; i++) {
+			child *c = &m->children[i];
+			if (c->pid && !c->retiring && c->generation != m->generation) {
+				retire(m, i);
+				break;
+			}
+		}
+		k = count(m);
+	}
+	/* WORKERS lowered by a reload: retire the extra fresh ones. */
+	for (int i = SB_MAX_WORKERS - 1; i >= 0 && k.stale == 0 && k.fresh > want; i--) {
+		child *c = &m->children[i];
+		if (c->pid && !c->retiring) {
+			retire(m, i);
+			k.fresh--;
+			k.retiring++;
+		}
+	}
+	child *sw = &m->children[SWEEPER_SLOT];
+	if (sw->pid == 0 && now >= m->next_spawn_ms)
+		spawn(m, SWEEPER_SLOT, KIND_SWEEPER);
+	else if (sw->pid != 0 && sw->generation != m->generation && !sw->retiring)
+		retire(m, SWEEPER_SLOT);
+	atomic_store(&m->sb->workers_configured, want);
+	atomic_store(&m->sb->reload_in_progress, k.stale > 0 || k.retiring > 0 || k.fresh != want);
+}
+
+static void reload(master *m)
+{
+	stk_config next;
+	char err[400];
+	if (config_load(&next, m->conf_path, err, sizeof err) != 0) {
+		log_error("reload refused, keeping the running config: %s", err);
+		return;
+	}
+	/* The socket, pid file and log stay as they are: they belong to this
+	 * master's life, not to its config generation. */
+	memcpy(next.listen, m->cfg->listen, sizeof next.listen);
+	memcpy(next.pid_file, m->cfg->pid_file, sizeof next.pid_file);
+	memcpy(next.log_file, m->cfg->log_file, sizeof next.log_file);
+	*m->cfg = next;
+	m->generation++;
+	atomic_store(&m->sb->config_generation, m->generation);
+	atomic_store(&m->sb->reload_in_progress, 1);
+	log_info("reloading: config generation %d", m->generation);
+}
+
+static void signal_children(master *m, int sig)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].pid)
+			kill(m->children[i].pid, sig);
+}
+
+static int children_alive(master *m)
+{
+	int n = 0;
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		n += m->children[i].pid != 0;
+	return n;
+}
+
+static void begin_stop(master *m)
+{
+	if (m->stopping)
+		return;
+	m->stopping = 1;
+	m->stop_deadline_ms = clock_mono_ms() + m->cfg->stop_timeout_ms;
+	m->last_signal_ms = 0;
+	log_info("stopping: in-flight requests finish, then the workers exit");
+}
+
+/* During a stop: repeat TERM to catch workers entering accept(), then KILL
+ * what is left at the deadline. */
+static void drive_stop(master *m)
+{
+	int64_t now = clock_mono_ms();
+	if (now >= m->stop_deadline_ms) {
+		signal_children(m, SIGKILL);
+		return;
+	}
+	if (now - m->last_signal_ms >= RESIGNAL_MS) {
+		for (int i = 0; i < MAX_CHILDREN; i++) {
+			child *c = &m->children[i];
+			if (c->pid == 0)
+				continue;
+			c->retiring = 1;
+			/* Busy workers already have the signal pending; idle ones
+			 * may have missed it on their way into accept(). */
+			if (i == SWEEPER_SLOT || atomic_load(&m->sb->workers[i].state) != WORKER_BUSY ||
+			    m->last_signal_ms == 0)
+				kill(c->pid, SIGTERM);
+		}
+		m->last_signal_ms = now;
+	}
+}
+
+/* Also re-signal retiring workers during a reload, for the same reason. */
+static void nudge_retiring(master *m)
+{
+	int64_t now = clock_mono_ms();
+	if (now - m->last_signal_ms < RESIGNAL_MS)
+		return;
+	m->last_signal_ms = now;
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		child *c = &m->children[i];
+		if (c->pid && c->retiring && (i == SWEEPER_SLOT || atomic_load(&m->sb->workers[i].state) != WORKER_BUSY))
+			kill(c->pid, SIGTERM);
+	}
+}
+
+static int write_pid_file(const char *path)
+{
+	if (path[0] == '\0')
+		return 0;
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	int ok = fprintf(f, "%d\n", (int)getpid()) > 0;
+	return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+int master_run(stk_config *cfg, const char *conf_path)
+{
+	master m;
+	memset(&m, 0, sizeof m);
+	m.cfg = cfg;
+	m.conf_path = conf_path;
+	m.generation = 1;
+
+	/* The master takes its signals synchronously (sigtimedwait): no
+	 * handlers, no races between a check and a wait. */
+	sigset_t set;
+	sigemptyset(&set);
+	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (FCGX_Init() != 0) {
+		log_error("FCGX_Init failed");
+		return 1;
+	}
+	m.sb = scoreboard_create();
+	if (m.sb == NULL) {
+		log_error("cannot map the scoreboard");
+		return 1;
+	}
+	atomic_store(&m.sb->config_generation, m.generation);
+	char err[300];
+	m.listen_fd = listen_open(cfg->listen, cfg->listen_group, err, sizeof err);
+	if (m.listen_fd < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (write_pid_file(cfg->pid_file) != 0) {
+		log_error("cannot write pid file %s", cfg->pid_file);
+		return 1;
+	}
+	log_info("master %d listening on %s with %ld workers", (int)getpid(), cfg->listen, cfg->workers);
+
+	for (;;) {
+		struct timespec tick = { 0, 50 * 1000000L };
+		siginfo_t info;
+		int sig = sigtimedwait(&set, &info, &tick);
+		switch (sig) {
+		case SIGTERM:
+		case SIGINT:
+		case SIGQUIT:
+			begin_stop(&m);
+			break;
+		case SIGHUP:
+			if (!m.stopping)
+				reload(&m);
+			break;
+		case SIGUSR1:
+			log_reopen();
+			signal_children(&m, SIGUSR1);
+			break;
+		default:
+			break;
+		}
+		reap(&m);
+		if (m.stopping) {
+			if (children_alive(&m) == 0)
+				break;
+			drive_stop(&m);
+			continue;
+		}
+		enforce_timeouts(&m);
+		reconcile(&m);
+		nudge_retiring(&m);
+	}
+	listen_cleanup(cfg->listen);
+	if (cfg->pid_file[0])
+		unlink(cfg->pid_file);
+	log_info("master stopped");
+	return 0;
+}

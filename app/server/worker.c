@@ -1,0 +1,118 @@
+#include "server/worker.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+static void block_signals(int how)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGQUIT);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGUSR1);
+	sigprocmask(how, &s, NULL);
+}
+
+/* One request from nginx to the answer, all its memory released here. */
+static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, dom_ctx *dom)
+{
+	http_request req;
+	http_request_init(&req, fr);
+	req.body_status = http_request_read_body(&req, fr);
+	log_set_request_id(req.request_id);
+
+	http_response resp;
+	http_response_init(&resp);
+	api_ctx ctx = { .req = &req, .resp = &resp, .dom = dom, .cfg = cfg, .sb = sb };
+	dom->stats = (txn_stats){ 0, 0 };
+	uint64_t connects = db_reconnects(dom->db);
+
+	api_dispatch(&ctx);
+	if (http_send(fr, &resp, req.request_id, ctx.mode == MODE_STOCK ? "stock" : "legacy") != 0)
+		log_warn("client went away before the answer was sent");
+
+	sb_add(&sb->requests[ctx.route.id][scoreboard_status_slot(resp.status)], 1);
+	sb_add(&sb->db_retries_deadlock, dom->stats.deadlocks);
+	sb_add(&sb->db_retries_lock_wait, dom->stats.lock_waits);
+	sb_add(&sb->db_reconnects, db_reconnects(dom->db) - connects);
+	if (resp.status >= 500)
+		log_warn("%s %s -> %d", req.method, route_name(ctx.route.id), resp.status);
+
+	if (ctx.body != NULL)
+		json_object_put(ctx.body);
+	http_response_free(&resp);
+	http_request_free(&req);
+	log_set_request_id(NULL);
+}
+
+int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
+{
+	sb_worker *me = &sb->workers[slot];
+	db *d = db_new(cfg);
+	if (d == NULL)
+		return WORKER_EXIT_FAILED;
+	/* Connect now so the first request does not pay for it; if the
+	 * database is down, requests answer 503 until it is back. */
+	if (db_ensure(d) != DB_OK)
+		log_warn("worker starts without a database: %s", db_error(d));
+	dom_ctx dom = { .db = d, .cfg = cfg };
+
+	FCGX_Request fr;
+	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		db_free(d);
+		return WORKER_EXIT_FAILED;
+	}
+	int status = WORKER_EXIT_STOP;
+	uint64_t served = 0;
+	block_signals(SIG_BLOCK);
+	for (;;) {
+		atomic_store(&me->request_start_ms, 0);
+		atomic_store(&me->state, WORKER_IDLE);
+		/* Signals are delivered only here, while idle: a stop lets the
+		 * current request finish. A signal landing between the check
+		 * and accept() is caught by the master signalling again. */
+		block_signals(SIG_UNBLOCK);
+		if (child_reopen_logs) {
+			child_reopen_logs = 0;
+			log_reopen();
+		}
+		if (child_stop) {
+			block_signals(SIG_BLOCK);
+			break;
+		}
+		int rc = FCGX_Accept_r(&fr);
+		block_signals(SIG_BLOCK);
+		if (rc < 0) {
+			if (child_stop)
+				break;
+			if (errno == EINTR || rc == -EINTR)
+				continue;
+			log_error("accept failed: %d", rc);
+			status = WORKER_EXIT_FAILED;
+			break;
+		}
+		atomic_store(&me->request_start_ms, clock_mono_ms());
+		atomic_store(&me->state, WORKER_BUSY);
+		serve_one(&fr, cfg, sb, &dom);
+		FCGX_Finish_r(&fr);
+		atomic_fetch_add_explicit(&me->requests, 1, memory_order_relaxed);
+		if (cfg->max_requests > 0 && ++served >= (uint64_t)cfg->max_requests) {
+			/* Recycle: bounded growth of anything a long life accumulates. */
+			status = WORKER_EXIT_RECYCLE;
+			break;
+		}
+	}
+	atomic_store(&me->state, WORKER_STOPPING);
+	FCGX_Free(&fr, 0);
+	db_free(d);
+	return status;
+}

@@ -1,0 +1,374 @@
+#include "store/db.h"
+
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define STMT_CACHE 64
+
+typedef struct {
+	const char *sql; /* identity key: the address of a static string */
+	MYSQL_STMT *stmt;
+} stmt_slot;
+
+struct db {
+	const stk_config *cfg;
+	MYSQL *conn;
+	stmt_slot stmts[STMT_CACHE];
+	size_t nstmts;
+	bool broken; /* lost: dropped once the current call has let go of it */
+	unsigned last_errno;
+	char last_error[256];
+	uint64_t reconnects;
+};
+
+db *db_new(const stk_config *cfg)
+{
+	db *d = calloc(1, sizeof *d);
+	if (d != NULL)
+		d->cfg = cfg;
+	return d;
+}
+
+static void db_drop(db *d)
+{
+	for (size_t i = 0; i < d->nstmts; i++)
+		mysql_stmt_close(d->stmts[i].stmt);
+	d->nstmts = 0;
+	if (d->conn != NULL)
+		mysql_close(d->conn);
+	d->conn = NULL;
+}
+
+void db_free(db *d)
+{
+	if (d == NULL)
+		return;
+	db_drop(d);
+	free(d);
+}
+
+bool db_connected(const db *d) { return d->conn != NULL; }
+uint64_t db_reconnects(const db *d) { return d->reconnects; }
+unsigned db_errno(const db *d) { return d->last_errno; }
+const char *db_error(const db *d) { return d->last_error; }
+
+static void remember(db *d, unsigned no, const char *msg)
+{
+	d->last_errno = no;
+	snprintf(d->last_error, sizeof d->last_error, "%s", msg ? msg : "");
+}
+
+static int classify(db *d, unsigned no, const char *msg)
+{
+	remember(d, no, msg);
+	switch (no) {
+	case ER_LOCK_DEADLOCK:
+	case ER_LOCK_WAIT_TIMEOUT:
+		return DB_ERR_RETRY;
+	case ER_DUP_ENTRY:
+		return DB_ERR_DUP;
+	case 4025: /* ER_CONSTRAINT_FAILED */
+		return DB_ERR_CHECK;
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_SERVER_LOST_EXTENDED:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CONNECTION_KILLED:
+	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
+		/* Nothing of an unfinished transaction survives a lost connection:
+		 * the server rolls it back. Drop ours and reconnect next time. */
+		log_warn("database connection lost: %u %s", no, msg ? msg : "");
+		d->broken = true;
+		return DB_ERR_GONE;
+	default:
+		log_error("database error %u: %s", no, msg ? msg : "");
+		return DB_ERR_OTHER;
+	}
+}
+
+/* Session settings every transaction relies on. */
+static const char *const session_sql[] = {
+	/* No gap locks on searches; every locking read goes through a unique key. */
+	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+	/* Integer seconds only on MariaDB: 1 s, the shortest wait that is not NOWAIT.
+	 * Retries are bounded by TXN_BUDGET_MS on top of this. */
+	"SET SESSION innodb_lock_wait_timeout = 1",
+	"SET SESSION time_zone = '+00:00'",
+	"SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+};
+
+static int settle(db *d, int rc)
+{
+	if (d->broken) {
+		db_drop(d);
+		d->broken = false;
+	}
+	return rc;
+}
+
+int db_ensure(db *d)
+{
+	settle(d, DB_OK);
+	if (d->conn != NULL)
+		return DB_OK;
+	const stk_config *c = d->cfg;
+	MYSQL *m = mysql_init(NULL);
+	if (m == NULL) {
+		remember(d, 0, "out of memory");
+		return DB_ERR_GONE;
+	}
+	/* Bounded waits: a dead server must turn into a 503 quickly, never a hang.
+	 * The read timeout must outlast the lock wait timeout. */
+	unsigned int connect_timeout = 1, rw_timeout = 10;
+	my_bool no = 0;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+	/* Automatic reconnects would silently lose prepared statements and an
+	 * open transaction; we reconnect ourselves between transactions. */
+	mysql_options(m, MYSQL_OPT_RECONNECT, &no);
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	const char *sock = c->db_socket[0] ? c->db_socket : NULL;
+	const char *host = sock ? "localhost" : c->db_host;
+	if (mysql_real_connect(m, host, c->db_user, c->db_password, c->db_name,
+			       (unsigned)c->db_port, sock, 0) == NULL) {
+		remember(d, mysql_errno(m), mysql_error(m));
+		mysql_close(m);
+		return DB_ERR_GONE;
+	}
+	for (size_t i = 0; i < sizeof session_sql / sizeof session_sql[0]; i++) {
+		if (mysql_query(m, session_sql[i]) != 0) {
+			remember(d, mysql_errno(m), mysql_error(m));
+			log_error("session setup failed: %s", mysql_error(m));
+			mysql_close(m);
+			return DB_ERR_GONE;
+		}
+	}
+	d->conn = m;
+	d->reconnects++;
+	return DB_OK;
+}
+
+int db_simple(db *d, const char *sql)
+{
+	if (d->conn == NULL)
+		return DB_ERR_GONE;
+	if (mysql_query(d->conn, sql) != 0)
+		return settle(d, classify(d, mysql_errno(d->conn), mysql_error(d->conn)));
+	return DB_OK;
+}
+
+static MYSQL_STMT *stmt_get(db *d, const char *sql, int *rc)
+{
+	for (size_t i = 0; i < d->nstmts; i++)
+		if (d->stmts[i].sql == sql)
+			return d->stmts[i].stmt;
+	if (d->nstmts == STMT_CACHE) {
+		log_error("statement cache full");
+		*rc = DB_ERR_OTHER;
+		return NULL;
+	}
+	MYSQL_STMT *s = mysql_stmt_init(d->conn);
+	if (s == NULL) {
+		*rc = classify(d, mysql_errno(d->conn), mysql_error(d->conn));
+		return NULL;
+	}
+	if (mysql_stmt_prepare(s, sql, strlen(sql)) != 0) {
+		unsigned no = mysql_stmt_errno(s);
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s", mysql_stmt_error(s));
+		mysql_stmt_close(s);
+		*rc = classify(d, no, msg);
+		return NULL;
+	}
+	my_bool update_max = 1; /* so store_result reports string lengths */
+	mysql_stmt_attr_set(s, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max);
+	d->stmts[d->nstmts].sql = sql;
+	d->stmts[d->nstmts].stmt = s;
+	d->nstmts++;
+	return s;
+}
+
+void db_rows_free(db_rows *rows)
+{
+	if (rows == NULL)
+		return;
+	if (rows->v != NULL) {
+		for (size_t i = 0; i < rows->nrows * rows->ncols; i++)
+			free(rows->v[i].s);
+		free(rows->v);
+	}
+	memset(rows, 0, sizeof *rows);
+}
+
+static bool is_integer_type(enum enum_field_types t)
+{
+	switch (t) {
+	case MYSQL_TYPE_TINY:
+	case MYSQL_TYPE_SHORT:
+	case MYSQL_TYPE_LONG:
+	case MYSQL_TYPE_INT24:
+	case MYSQL_TYPE_LONGLONG:
+	case MYSQL_TYPE_YEAR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Copy every row of an executed statement into rows. */
+static int fetch_all(db *d, MYSQL_STMT *s, db_rows *rows)
+{
+	int rc = DB_ERR_OTHER;
+	MYSQL_RES *meta = mysql_stmt_result_metadata(s);
+	if (meta == NULL)
+		return DB_OK; /* not a SELECT */
+	if (mysql_stmt_store_result(s) != 0) {
+		rc = classify(d, mysql_stmt_errno(s), mysql_stmt_error(s));
+		mysql_free_result(meta);
+		return rc;
+	}
+	size_t ncols = mysql_num_fields(meta);
+	size_t nrows = (size_t)mysql_stmt_num_rows(s);
+	MYSQL_FIELD *fields = mysql_fetch_fields(meta);
+	MYSQL_BIND *bind = calloc(ncols ? ncols : 1, sizeof *bind);
+	db_value *tmp = calloc(ncols ? ncols : 1, sizeof *tmp);
+	unsigned long *lens = calloc(ncols ? ncols : 1, sizeof *lens);
+	my_bool *nulls = calloc(ncols ? ncols : 1, sizeof *nulls);
+	char **bufs = calloc(ncols ? ncols : 1, sizeof *bufs);
+	rows->ncols = ncols;
+	rows->nrows = 0;
+	rows->v = calloc(nrows * ncols + 1, sizeof *rows->v);
+	if (!bind || !tmp || !lens || !nulls || !bufs || !rows->v)
+		abort(); /* one OOM policy: a worker dies and is respawned */
+	for (size_t c = 0; c < ncols; c++) {
+		bind[c].is_null = &nulls[c];
+		bind[c].length = &lens[c];
+		if (is_integer_type(fields[c].type)) {
+			bind[c].buffer_type = MYSQL_TYPE_LONGLONG;
+			bind[c].buffer = &tmp[c].i;
+			bind[c].is_unsigned = 0;
+		} else {
+			size_t cap = fields[c].max_length + 1;
+			bufs[c] = malloc(cap);
+			if (bufs[c] == NULL)
+				abort();
+			bind[c].buffer_type = MYSQL_TYPE_STRING;
+			bind[c].buffer = bufs[c];
+			bind[c].buffer_length = cap;
+		}
+	}
+	if (mysql_stmt_bind_result(s, bind) != 0) {
+		rc = classify(d, mysql_stmt_errno(s), mysql_stmt_error(s));
+		goto done;
+	}
+	for (;;) {
+		int f = mysql_stmt_fetch(s);
+		if (f == MYSQL_NO_DATA)
+			break;
+		if (f == 1) {
+			rc = classify(d, mysql_stmt_errno(s), mysql_stmt_error(s));
+			goto done;
+		}
+		/* MYSQL_DATA_TRUNCATED cannot happen: buffers are max_length + 1. */
+		db_value *row = &rows->v[rows->nrows * ncols];
+		for (size_t c = 0; c < ncols; c++) {
+			row[c].is_null = nulls[c];
+			if (nulls[c])
+				continue;
+			if (bufs[c] == NULL) {
+				row[c].i = tmp[c].i;
+			} else {
+				row[c].len = lens[c];
+				row[c].s = malloc(lens[c] + 1);
+				if (row[c].s == NULL)
+					abort();
+				memcpy(row[c].s, bufs[c], lens[c]);
+				row[c].s[lens[c]] = '\0';
+				/* Numeric text (SUM, DECIMAL) is also offered as an integer. */
+				row[c].i = strtoll(row[c].s, NULL, 10);
+			}
+		}
+		rows->nrows++;
+	}
+	rc = DB_OK;
+done:
+	for (size_t c = 0; c < ncols; c++)
+		free(bufs[c]);
+	free(bufs);
+	free(nulls);
+	free(lens);
+	free(tmp);
+	free(bind);
+	mysql_stmt_free_result(s);
+	mysql_free_result(meta);
+	return rc;
+}
+
+static int exec_once(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
+
+int db_exec(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
+{
+	return settle(d, exec_once(d, sql, params, nparams, rows));
+}
+
+static int exec_once(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
+{
+	db_rows scratch;
+	memset(&scratch, 0, sizeof scratch);
+	if (rows == NULL)
+		rows = &scratch;
+	else
+		memset(rows, 0, sizeof *rows);
+	if (d->conn == NULL)
+		return DB_ERR_GONE;
+	int rc = DB_OK;
+	MYSQL_STMT *s = stmt_get(d, sql, &rc);
+	if (s == NULL)
+		return rc;
+	if (mysql_stmt_param_count(s) != nparams) {
+		log_error("statement wants %lu parameters, got %zu: %s", mysql_stmt_param_count(s), nparams, sql);
+		return DB_ERR_OTHER;
+	}
+	MYSQL_BIND bind[16];
+	unsigned long lens[16];
+	if (nparams > 16)
+		return DB_ERR_OTHER;
+	memset(bind, 0, sizeof bind);
+	for (size_t i = 0; i < nparams; i++) {
+		switch (params[i].type) {
+		case DBP_I64:
+			bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			bind[i].buffer = (void *)&params[i].i;
+			break;
+		case DBP_STR:
+			lens[i] = (unsigned long)params[i].len;
+			bind[i].buffer_type = MYSQL_TYPE_STRING;
+			bind[i].buffer = (void *)params[i].s;
+			bind[i].buffer_length = lens[i];
+			bind[i].length = &lens[i];
+			break;
+		case DBP_NULL:
+			bind[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		}
+	}
+	if (nparams > 0 && mysql_stmt_bind_param(s, bind) != 0)
+		return classify(d, mysql_stmt_errno(s), mysql_stmt_error(s));
+	if (mysql_stmt_execute(s) != 0)
+		return classify(d, mysql_stmt_errno(s), mysql_stmt_error(s));
+	rows->affected = mysql_stmt_affected_rows(s);
+	rows->insert_id = mysql_stmt_insert_id(s);
+	rc = fetch_all(d, s, rows);
+	if (rc != DB_OK || rows == &scratch)
+		db_rows_free(rows);
+	return rc;
+}

@@ -1,0 +1,78 @@
+#ifndef STK_DB_H
+#define STK_DB_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+/* One MariaDB connection per worker process, opened after fork. Statements
+ * are prepared on first use and kept until the connection is lost; a lost
+ * connection is dropped and reopened by the next db_ensure(). */
+typedef struct db db;
+
+/* Result codes shared by the storage and domain layers. */
+enum {
+	DB_OK = 0,
+	DB_ERR_RETRY = -1,     /* deadlock or lock wait timeout: retry the transaction */
+	DB_ERR_GONE = -2,      /* server unreachable or connection lost */
+	DB_ERR_DUP = -3,       /* duplicate key */
+	DB_ERR_CHECK = -4,     /* CHECK constraint refused the change */
+	DB_ERR_OTHER = -5,     /* anything else: a bug or a schema mismatch */
+};
+
+typedef enum { DBP_I64, DBP_STR, DBP_NULL } db_param_type;
+
+typedef struct {
+	db_param_type type;
+	int64_t i;
+	const char *s;
+	size_t len;
+} db_param;
+
+#define P_I64(v) ((db_param){ .type = DBP_I64, .i = (int64_t)(v) })
+#define P_STR(p, n) ((db_param){ .type = DBP_STR, .s = (p), .len = (n) })
+#define P_NULL() ((db_param){ .type = DBP_NULL })
+
+typedef struct {
+	bool is_null;
+	int64_t i;   /* integer columns */
+	char *s;     /* string/blob columns, NUL-terminated copy */
+	size_t len;
+} db_value;
+
+/* Rows of one statement; owned by the caller, released by db_rows_free(). */
+typedef struct {
+	size_t nrows, ncols;
+	db_value *v; /* nrows * ncols, row-major */
+	uint64_t affected;
+	uint64_t insert_id;
+} db_rows;
+
+static inline const db_value *db_at(const db_rows *r, size_t row, size_t col)
+{
+	return &r->v[row * r->ncols + col];
+}
+
+db *db_new(const stk_config *cfg);
+void db_free(db *d);
+
+/* Connect if not connected. DB_OK or DB_ERR_GONE. */
+int db_ensure(db *d);
+bool db_connected(const db *d);
+uint64_t db_reconnects(const db *d);
+
+/* Run a prepared statement. sql must be a string with static storage
+ * duration: its address keys the statement cache. rows may be NULL when no
+ * result is wanted. Returns DB_OK or a DB_ERR_*. */
+int db_exec(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
+void db_rows_free(db_rows *rows);
+
+/* Plain statements without parameters (transaction control, session setup). */
+int db_simple(db *d, const char *sql);
+
+/* Last server error number and message, for logs. */
+unsigned db_errno(const db *d);
+const char *db_error(const db *d);
+
+#endif

@@ -1,0 +1,36 @@
+#ifndef STK_IDEMPOTENCY_H
+#define STK_IDEMPOTENCY_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/db.h"
+
+/* Idempotency keys: the first answer to (key, method, path) is kept for 24
+ * hours and replayed for a byte-identical body. */
+enum {
+	IDEM_NEW = 1,      /* first time (or the old row expired / was abandoned): run it */
+	IDEM_REPLAY,       /* answered before: send *stored */
+	IDEM_MISMATCH,     /* same key, other body: 422 */
+	IDEM_BUSY,         /* the first request is still running: 409 */
+};
+
+typedef struct {
+	int status;
+	char *body;        /* owned */
+	size_t body_len;
+	char set_cookie[128];
+} idem_stored;
+
+/* Claim the key or find its answer. stale_ms: a claim older than this
+ * belongs to a worker that died mid-request and may be taken over.
+ * Returns an IDEM_* or a DB_ERR_*. */
+int idem_begin(db *d, const char *key, const char *method, const char *path, const char *body,
+	       size_t body_len, int64_t now_ms, int64_t stale_ms, idem_stored *stored);
+/* Keep the answer (status < 500). */
+int idem_finish(db *d, const char *key, const char *method, const char *path, int status,
+		const char *body, size_t body_len, const char *set_cookie);
+/* Forget the claim: the request failed (5xx) and changed nothing. */
+int idem_abandon(db *d, const char *key, const char *method, const char *path);
+void idem_stored_free(idem_stored *s);
+
+#endif

@@ -1,0 +1,57 @@
+#include "store/txn.h"
+
+#include <mysqld_error.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/random.h"
+
+bool txn_should_retry(int rc, long attempt, const txn_policy *p, int64_t elapsed_ms)
+{
+	return rc == DB_ERR_RETRY && attempt < p->retry_attempts && elapsed_ms < p->budget_ms;
+}
+
+/* Full jitter over an exponential window (2, 4, 8 ... ms, capped at 64):
+ * colliding transactions spread out instead of colliding again in step. */
+long txn_backoff_ms(long attempt, uint32_t random)
+{
+	long window = 2L << (attempt < 5 ? attempt : 5);
+	return 1 + (long)(random % (uint32_t)window);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats *stats)
+{
+	int64_t start = clock_mono_ms();
+	for (long attempt = 0;; attempt++) {
+		int rc = db_simple(d, "START TRANSACTION");
+		if (rc == DB_OK)
+			rc = body(d, ctx);
+		if (rc == DB_OK) {
+			rc = db_simple(d, "COMMIT");
+			if (rc == DB_OK)
+				return DB_OK;
+		}
+		if (rc != DB_ERR_GONE && db_connected(d)) {
+			int rb = db_simple(d, "ROLLBACK");
+			if (rb != DB_OK && rb != DB_ERR_GONE)
+				log_error("rollback failed");
+		}
+		if (rc == DB_ERR_RETRY && stats != NULL) {
+			if (db_errno(d) == ER_LOCK_DEADLOCK)
+				stats->deadlocks++;
+			else
+				stats->lock_waits++;
+		}
+		if (!txn_should_retry(rc, attempt, policy, clock_mono_ms() - start))
+			return rc;
+		sleep_ms(txn_backoff_ms(attempt, random_below(1u << 16)));
+	}
+}

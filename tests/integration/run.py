@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Run the stockd integration tests against a running stack.
+
+    python3 tests/integration/run.py [-k PATTERN]... [-v] [-x]
+
+Needs BASE_URL, STACK_DIR, DB_SOCKET, DB_NAME, STOCKD_CONF, APP_PID_FILE and
+STACK in the environment (tests/run-all exports them). Runs every
+tests/integration/test_*.py; test_db_outage and test_master run last because
+they stop parts of the stack. The last line is "N passed, N failed" (plus
+", N skipped" if any); the exit code is 0 only if nothing failed.
+"""
+
+import argparse
+import glob
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+# Modules that disturb the stack run last, in this order.
+LAST = ["test_db_outage", "test_master"]
+
+
+class Result(unittest.TextTestResult):
+    """Counts each test once: failed if its body, a subtest or tearDown failed."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.outcome = {}  # test id -> 'pass' | 'fail' | 'skip'
+        self.started = {}
+
+    def _set(self, test, what):
+        tid = test.id()
+        if what == "pass" and self.outcome.get(tid) in ("fail", "skip"):
+            return
+        self.outcome[tid] = what
+
+    def startTest(self, test):
+        self.started[test.id()] = time.monotonic()
+        super().startTest(test)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._set(test, "pass")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._set(test, "fail")
+
+    def addError(self, test, err):
+        # also class/module fixture errors (an _ErrorHolder): counted as a failure
+        super().addError(test, err)
+        self._set(test, "fail")
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._set(test, "skip")
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._set(test, "pass")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._set(test, "fail")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._set(test, "fail")
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        t0 = self.started.pop(test.id(), None)
+        if t0 is not None and self.showAll:
+            self.stream.writeln("    (%.2fs)" % (time.monotonic() - t0))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-k", action="append", default=[], metavar="PATTERN",
+                    help="only tests whose module.Class.method matches (substring or fnmatch pattern)")
+    ap.add_argument("-v", action="store_true", help="list every test")
+    ap.add_argument("-x", "--failfast", action="store_true", help="stop at the first failure")
+    args = ap.parse_args()
+
+    missing = [v for v in ("BASE_URL", "STACK_DIR", "DB_SOCKET", "DB_NAME", "STOCKD_CONF", "APP_PID_FILE", "STACK")
+               if not os.environ.get(v)]
+    if missing:
+        print("run.py: missing environment: %s (tests/run-all exports them)" % " ".join(missing), file=sys.stderr)
+
+    names = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(HERE, "test_*.py")))
+    names = [n for n in names if n not in LAST] + [n for n in LAST if n in names]
+
+    loader = unittest.TestLoader()
+    if args.k:
+        loader.testNamePatterns = [p if "*" in p else "*%s*" % p for p in args.k]
+    suite = unittest.TestSuite()
+    for n in names:
+        suite.addTests(loader.loadTestsFromName(n))
+
+    t0 = time.monotonic()
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2 if args.v else 1, resultclass=Result,
+                                     failfast=args.failfast)
+    result = runner.run(suite)
+    counts = {"pass": 0, "fail": 0, "skip": 0}
+    for v in result.outcome.values():
+        counts[v] += 1
+    line = "%d passed, %d failed" % (counts["pass"], counts["fail"])
+    if counts["skip"]:
+        line += ", %d skipped" % counts["skip"]
+    print("integration: %.1fs" % (time.monotonic() - t0))
+    print(line)
+    return 0 if counts["fail"] == 0 and counts["pass"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

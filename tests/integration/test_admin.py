@@ -1,0 +1,166 @@
+"""Operator endpoints: products, stock changes, the audit, metrics."""
+
+import json
+import re
+import uuid
+
+from lib import (StockdTest, add, admin_stock, api_error, audit, audit_ok, db, db_int, get, make_product,
+                 metric, metrics, new_cart, ok, post, product, reserve, snapshot)
+
+
+def uid():
+    return uuid.uuid4().hex[:12]
+
+
+class Products(StockdTest):
+    def test_create(self):
+        sku = "SKU-" + uid()
+        r = post("/api/admin/products", {"sku": sku, "name": "T-shirt M", "price_cents": 1999, "stock": 10})
+        p = ok(r, 201)
+        self.assertEqual(set(p), {"id", "sku", "name", "price_cents", "stock", "reserved", "available"})
+        self.assertIsInstance(p["id"], int)
+        self.assertGreater(p["id"], 0)
+        self.assertEqual(p, {"id": p["id"], "sku": sku, "name": "T-shirt M", "price_cents": 1999, "stock": 10,
+                             "reserved": 0, "available": 10})
+        self.assertEqual(product(p["id"]), p)
+        self.assertEqual(db("SELECT sku, name, price_cents, stock, reserved_stock FROM products WHERE id=%d" % p["id"]),
+                         [[sku, "T-shirt M", "1999", "10", "0"]])
+        # the opening stock is a receipt, so the ledger balances (invariant 3)
+        self.assertEqual(db_int("SELECT SUM(delta) FROM stock_receipts WHERE product_id=%d" % p["id"]), 10)
+        api_error(post("/api/admin/products", {"sku": sku, "name": "other", "price_cents": 1, "stock": 1}),
+                  409, "sku_exists")
+
+    def test_boundaries_accepted(self):
+        for price, stock in [(0, 0), (10**12, 10**12)]:
+            with self.subTest(price=price, stock=stock):
+                p = make_product(stock=stock, price_cents=price)
+                self.assertEqual((p["price_cents"], p["stock"], p["available"]), (price, stock, stock))
+
+    def test_sku_byte_exact(self):
+        base = uid()
+        made = {}
+        # case, trailing space, Unicode case/normalisation: all different skus
+        for sku in ["abc" + base, "Abc" + base, "abc" + base + " ", " abc" + base, "ss" + base, "\u00df" + base,
+                    "\u00e9" + base, "e\u0301" + base]:
+            with self.subTest(sku=sku):
+                p = make_product(sku=sku)
+                self.assertEqual(p["sku"], sku)
+                made[sku] = p["id"]
+        self.assertEqual(len(set(made.values())), len(made))
+        for sku in made:
+            with self.subTest(dup=sku):
+                api_error(post("/api/admin/products", {"sku": sku, "name": "x", "price_cents": 1, "stock": 1}),
+                          409, "sku_exists")
+
+    def test_strings_stored_exactly(self):
+        for sku, name in [("\u00e9" * 52 + uid(), "\u00e9" * 200),            # 64 and 200 characters, not bytes
+                          ("\U0001F455" + uid(), " \U0001F455 T-shirt \u00abM\u00bb "),  # 4-byte UTF-8, spaces kept
+                          ("q\"\\/" + uid(), "tab\tnew\nline \"quoted\" \\ <b>&amp;</b>")]:
+            with self.subTest(sku=sku):
+                p = make_product(sku=sku, name=name)
+                self.assertEqual((p["sku"], p["name"]), (sku, name))
+                got = product(p["id"])
+                self.assertEqual((got["sku"], got["name"]), (sku, name))
+
+
+class StockChanges(StockdTest):
+    def test_set_and_delta(self):
+        p = make_product(stock=10)
+        pid = p["id"]
+        for body, stock in [({"set": 20}, 20), ({"delta": 5}, 25), ({"delta": -5}, 20), ({"delta": 0}, 20),
+                            ({"delta": 1000000}, 1000020), ({"delta": -1000000}, 20), ({"set": 0}, 0),
+                            ({"set": 10**12}, 10**12), ({"set": 7}, 7)]:
+            with self.subTest(body=body):
+                got = ok(post("/api/admin/products/%d/stock" % pid, body))
+                self.assertEqual(got, dict(p, stock=stock, available=stock, reserved=0))
+        self.assertEqual(product(pid)["stock"], 7)
+        # every change is in the ledger
+        self.assertEqual(db_int("SELECT SUM(delta) FROM stock_receipts WHERE product_id=%d" % pid), 7)
+
+    def test_below_reserved(self):
+        p = make_product(stock=5)
+        pid = p["id"]
+        ok(reserve(new_cart(), pid, 3))
+        before = snapshot([pid])
+        for body in [{"set": 2}, {"set": 0}, {"delta": -3}, {"delta": -10}, {"delta": -1000000}]:
+            with self.subTest(body=body):
+                api_error(post("/api/admin/products/%d/stock" % pid, body), 409, "below_reserved")
+        self.assertEqual(snapshot([pid]), before)
+        got = ok(admin_stock(pid, delta=-2))  # down to exactly reserved is fine
+        self.assertEqual((got["stock"], got["reserved"], got["available"]), (3, 3, 0))
+        got = ok(admin_stock(pid, set=3))
+        self.assertEqual((got["stock"], got["available"]), (3, 0))
+
+
+class Audit(StockdTest):
+    def test_audit_shape(self):
+        a = audit_ok()
+        self.assertEqual(set(a), {"ok", "products_checked", "problems"})
+        self.assertEqual(a["products_checked"], db_int("SELECT COUNT(*) FROM products"))
+
+    def names(self, problems, pid):
+        """Does some problem name this product?"""
+        for pr in problems:
+            if isinstance(pr, dict):
+                if any(v == pid for k, v in pr.items() if "id" in k or "product" in k):
+                    return True
+                if re.search(r"\b%d\b" % pid, json.dumps(pr)):
+                    return True
+            elif re.search(r"\b%d\b" % pid, str(pr)):
+                return True
+        return False
+
+    def test_audit_detects_breaches(self):
+        # each breach is made behind the service's back, detected, then undone
+        p = make_product(stock=5)
+        pid = p["id"]
+        cid = new_cart()
+        ok(add(cid, pid, 1, dec=True))
+        for name, breach, undo in [
+            ("reserved != holds (inv 2)",
+             "UPDATE products SET reserved_stock = reserved_stock + 1 WHERE id=%d" % pid,
+             "UPDATE products SET reserved_stock = reserved_stock - 1 WHERE id=%d" % pid),
+            ("hold without reserved (inv 2)",
+             "UPDATE stock_holds SET quantity = quantity + 1 WHERE product_id=%d" % pid,
+             "UPDATE stock_holds SET quantity = quantity - 1 WHERE product_id=%d" % pid),
+            ("ledger (inv 3)",
+             "UPDATE products SET stock = stock + 1 WHERE id=%d" % pid,
+             "UPDATE products SET stock = stock - 1 WHERE id=%d" % pid),
+        ]:
+            with self.subTest(name):
+                db(breach)
+                try:
+                    a = audit()
+                    self.assertIs(a["ok"], False, a)
+                    self.assertTrue(self.names(a["problems"], pid), "no problem names product %d: %s" % (pid, a))
+                finally:
+                    db(undo)
+                audit_ok()
+
+
+class Metrics(StockdTest):
+    def test_request_counters(self):
+        p = make_product(stock=1)
+        cid = new_cart()
+        m0 = metrics()
+        ok(add(cid, p["id"], 1, dec=True))
+        api_error(add(cid, p["id"], 1, dec=True), 409, "insufficient_stock")
+        api_error(add(cid, p["id"], 0), 400, "invalid_request")
+        m1 = metrics()
+        for status in ("200", "409", "400"):
+            with self.subTest(status=status):
+                self.assertEqual(metric(m1, "stockd_requests_total", route="cart_add", status=status)
+                                 - metric(m0, "stockd_requests_total", route="cart_add", status=status), 1)
+        self.assertGreaterEqual(metric(m1, "stockd_workers"), 1)
+        self.assertIn("stockd_config_generation", m1)
+        self.assertEqual(m1.get("stockd_reload_in_progress"), 0)
+        r = get("/metrics")
+        self.assertTrue((r.header("Content-Type") or "").startswith("text/plain"), r.header("Content-Type"))
+        # counters never go down, and the cause label set is the documented one
+        for key in m1:
+            if key.startswith("stockd_worker_restarts_total"):
+                self.assertRegex(key, r'cause="(crash|recycle|timeout)"')
+
+    def test_health(self):
+        self.assertEqual(get("/healthz").status, 200)
+        self.assertEqual(get("/readyz").status, 200)

@@ -1,0 +1,119 @@
+"""Races: the last units, concurrent checkouts, and a mixed random workload in both modes."""
+
+import collections
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, db_consistency, db_int, make_product,
+                 new_cart, ok, product, release, remove, reserve)
+
+
+def pool_map(n, fn, items):
+    with ThreadPoolExecutor(max_workers=n) as ex:
+        return list(ex.map(fn, items))
+
+
+class Races(StockdTest):
+    def test_last_units_add_with_hold(self):
+        p = make_product(stock=50)
+        carts = pool_map(16, lambda i: new_cart(), range(200))
+        rs = pool_map(32, lambda c: add(c, p["id"], 1, dec=True), carts)
+        by = collections.Counter(r.status for r in rs)
+        self.assertEqual(by, {200: 50, 409: 150}, [r for r in rs if r.status not in (200, 409)][:3])
+        for r in rs:
+            if r.status == 409:
+                api_error(r, 409, "insufficient_stock")
+                self.assertEqual(r.error.get("available"), 0)
+        got = product(p["id"])
+        self.assertEqual((got["stock"], got["reserved"], got["available"]), (50, 50, 0))
+        # the winners have a line and a hold, the losers nothing (a failed request changes nothing)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM stock_holds WHERE product_id=%d" % p["id"]), 50)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM cart_items WHERE product_id=%d" % p["id"]), 50)
+        self.assertEqual(db_consistency([p["id"]]), [])
+
+    def test_checkout_race(self):
+        p = make_product(stock=5, price_cents=100)
+        carts = pool_map(8, lambda i: new_cart(), range(20))
+        for i, c in enumerate(carts):  # lines without holds, half of them through legacy mode
+            ok(add(c, p["id"], 1, mode="legacy" if i % 2 else None))
+        rs = pool_map(20, lambda ic: checkout(ic[1], mode="legacy" if ic[0] % 3 == 0 else None), enumerate(carts))
+        by = collections.Counter(r.status for r in rs)
+        self.assertEqual(by, {201: 5, 409: 15}, [r for r in rs if r.status not in (201, 409)][:3])
+        for r in rs:
+            if r.status == 409:
+                err = api_error(r, 409, "insufficient_stock")
+                self.assertEqual(err.get("items"), [{"product_id": p["id"], "requested": 1, "available": 0}])
+        self.assertEqual(product(p["id"])["stock"], 0)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM order_items WHERE product_id=%d" % p["id"]), 5)
+        self.assertEqual(db_int("SELECT SUM(quantity) FROM order_items WHERE product_id=%d" % p["id"]), 5)
+        self.assertEqual(db_consistency([p["id"]]), [])
+
+    def test_same_cart_concurrent_checkouts(self):
+        # one order: one 201, every other attempt the 200 repeat of the same order
+        p = make_product(stock=10)
+        cid = new_cart()
+        ok(add(cid, p["id"], 2, dec=True))
+        rs = pool_map(8, lambda i: checkout(cid), range(8))
+        self.assertEqual(sorted(r.status for r in rs), [200] * 7 + [201], rs)
+        self.assertEqual(len({r.json["order_id"] for r in rs}), 1)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM orders WHERE cart_id='%s'" % cid), 1)
+        self.assertEqual(product(p["id"])["stock"], 8)
+
+    def test_mixed_workload(self):
+        """16 threads of random reserve/release/add/remove/checkout on 3 hot products, both modes, for ~8 s."""
+        hot = [make_product(stock=30, price_cents=100)["id"] for _ in range(3)]
+        deadline = time.monotonic() + 8
+        bad, counts = [], collections.Counter()
+        lock = threading.Lock()
+        expected = {(404, "item_not_in_cart"), (409, "insufficient_stock"), (409, "cart_closed"),
+                    (409, "cart_empty"), (409, "quantity_limit"), (409, "below_reserved")}
+
+        def expected_answer(r, code, mode):
+            if r.status in (200, 201):
+                return code is None
+            if (r.status, code) == (503, "stock_management_disabled"):
+                # only old clients, only on the stock routes
+                return mode == "legacy" and r.path.startswith("/api/stock/")
+            return (r.status, code) in expected
+
+        def worker(i):
+            rnd = random.Random(i)
+            mode = "legacy" if i % 4 == 3 else None  # a quarter of the clients are old ones
+            cid = new_cart(mode=mode)
+            while time.monotonic() < deadline:
+                pid = rnd.choice(hot)
+                op = rnd.random()
+                if op < 0.25:
+                    r = add(cid, pid, rnd.randint(1, 3), dec=rnd.random() < 0.7, mode=mode)
+                elif op < 0.40:
+                    r = remove(cid, pid, rnd.choice([None, 1, 2]), inc=rnd.random() < 0.7, mode=mode)
+                elif op < 0.58 and (mode != "legacy" or op < 0.42):
+                    r = reserve(cid, pid, rnd.randint(1, 3), mode=mode)
+                elif op < 0.70 and (mode != "legacy" or op < 0.60):
+                    r = release(cid, pid, rnd.choice([None, 1, 2]), mode=mode)
+                elif op < 0.78:
+                    r = checkout(cid, mode=mode)
+                    if r.status in (200, 201):
+                        cid = new_cart(mode=mode)
+                elif op < 0.82:
+                    r = admin_stock(pid, delta=rnd.choice([-2, 2, 3]))
+                else:
+                    cart(cid, mode=mode)
+                    continue
+                code = r.error.get("code") if r.error else None
+                with lock:
+                    counts[(r.status, code)] += 1
+                    if not expected_answer(r, code, mode):
+                        bad.append(r)
+
+        with ThreadPoolExecutor(max_workers=16) as ex:
+            list(ex.map(worker, range(16)))
+        self.assertEqual(bad[:5], [], "unexpected answers; counts %s" % dict(counts))
+        self.assertGreater(counts[(200, None)], 100, dict(counts))
+        self.assertEqual(db_consistency(hot), [])
+        for pid in hot:
+            got = product(pid)
+            self.assertTrue(0 <= got["reserved"] <= got["stock"], got)
+            self.assertEqual(got["available"], got["stock"] - got["reserved"])

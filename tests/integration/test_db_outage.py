@@ -1,0 +1,67 @@
+"""The database goes away and comes back: prompt 503s, health vs readiness, recovery without a restart.
+
+Runs just before test_master (see run.py): it stops and starts MariaDB.
+"""
+
+import uuid
+
+from lib import (StockdTest, add, admin_stock, api_error, app_pid, cart, checkout, get, hold_qty, line_qty,
+                 make_product, metrics, new_cart, ok, post, product, release, remove, reserve, stack, wait_until)
+
+
+class DbOutage(StockdTest):
+    def test_outage_and_recovery(self):
+        p = make_product(stock=10)
+        pid = p["id"]
+        cid = new_cart()
+        ok(add(cid, pid, 1, dec=True))
+        master = app_pid()
+        key = {"Idempotency-Key": "outage-" + uuid.uuid4().hex}
+        stack("db-stop")
+        try:
+            for name, call in [
+                    ("product", lambda: get("/api/products/%d" % pid)),
+                    ("stock", lambda: get("/api/stock?ids=%d" % pid)),
+                    ("cart view", lambda: get("/api/cart/" + cid)),
+                    ("create cart", lambda: post("/api/cart")),
+                    ("add", lambda: add(cid, pid, 1, dec=True)),
+                    ("add with key", lambda: add(cid, pid, 1, dec=True, headers=key)),
+                    ("remove", lambda: remove(cid, pid, 1, inc=True)),
+                    ("reserve", lambda: reserve(cid, pid, 1)),
+                    ("release", lambda: release(cid, pid)),
+                    ("checkout", lambda: checkout(cid)),
+                    ("admin stock", lambda: admin_stock(pid, delta=1)),
+                    ("admin create", lambda: post("/api/admin/products",
+                                                  {"sku": uuid.uuid4().hex, "name": "x", "price_cents": 1,
+                                                   "stock": 1})),
+                    ("audit", lambda: get("/api/admin/audit")),
+                    ("legacy add", lambda: add(cid, pid, 1, mode="legacy"))]:
+                with self.subTest(name):
+                    r = call()
+                    api_error(r, 503, "database_unavailable")
+                    self.assertLess(r.elapsed, 5.0, "503 must be prompt")
+            r = get("/readyz")
+            self.assertEqual(r.status, 503, r)
+            self.assertLess(r.elapsed, 5.0)
+            self.assertEqual(get("/healthz").status, 200)
+            self.assertIn("stockd_workers", metrics())
+            # shape errors need no database
+            api_error(add(cid, pid, 0), 400, "invalid_request", "quantity")
+        finally:
+            stack("db-start")
+        # back within ~10 s, same master, no restart
+        wait_until(lambda: get("/readyz").status == 200, 10, 0.2, "readyz 200 after db-start")
+        wait_until(lambda: get("/api/products/%d" % pid).status == 200, 10, 0.2, "product 200 after db-start")
+        self.assertEqual(app_pid(), master)
+        for _ in range(20):  # every worker has its connection back
+            ok(get("/api/products/%d" % pid))
+            ok(get("/api/cart/" + cid))
+        # nothing was changed during the outage
+        self.assertEqual((line_qty(cid, pid), hold_qty(cid, pid)), (1, 1))
+        self.assertEqual((product(pid)["stock"], product(pid)["reserved"]), (10, 1))
+        # the 503 under the key was not stored: the retry does the work now
+        ok(add(cid, pid, 1, dec=True, headers=key))
+        self.assertEqual((line_qty(cid, pid), hold_qty(cid, pid)), (2, 2))
+        ok(checkout(cid), 201)
+        self.assertEqual(cart(cid)["status"], "checked_out")
+        self.assertEqual(product(pid)["stock"], 8)

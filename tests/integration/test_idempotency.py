@@ -1,0 +1,187 @@
+"""Idempotency-Key: replays answer the first answer and change nothing; misuse is refused."""
+
+import json
+import threading
+import time
+import uuid
+
+from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, db_int, db_lock_product, hold_qty,
+                 line_qty, make_product, new_cart, ok, post, product, release, remove, request, reserve,
+                 run_threads, snapshot)
+
+
+def key():
+    return "k-" + uuid.uuid4().hex
+
+
+def K(k):
+    return {"Idempotency-Key": k}
+
+
+class Replays(StockdTest):
+    def same(self, a, b):
+        self.assertEqual((a.status, a.body), (b.status, b.body), "replay differs: %r vs %r" % (a, b))
+
+    def test_create_cart_replay(self):
+        k = key()
+        carts = db_int("SELECT COUNT(*) FROM carts")
+        first = post("/api/cart", headers=K(k))
+        ok(first, 201)
+        second = post("/api/cart", headers=K(k))
+        self.same(first, second)
+        self.assertEqual(second.set_cookies, first.set_cookies)
+        self.assertTrue(any(c.startswith("cart_id=%s;" % first.json["cart_id"]) for c in second.set_cookies))
+        self.assertEqual(db_int("SELECT COUNT(*) FROM carts"), carts + 1, "one cart created")
+        # another key is another cart
+        self.assertNotEqual(ok(post("/api/cart", headers=K(key())), 201)["cart_id"], first.json["cart_id"])
+
+    def test_add_replay_changes_nothing(self):
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        first = add(cid, p["id"], 2, dec=True, headers=K(k))
+        ok(first)
+        after = snapshot([p["id"]], [cid])
+        for _ in range(3):
+            self.same(first, add(cid, p["id"], 2, dec=True, headers=K(k)))
+        self.assertEqual(snapshot([p["id"]], [cid]), after)
+        self.assertEqual((line_qty(cid, p["id"]), hold_qty(cid, p["id"]), product(p["id"])["reserved"]), (2, 2, 2))
+        # without the key the same body is a new request
+        ok(add(cid, p["id"], 2, dec=True))
+        self.assertEqual(line_qty(cid, p["id"]), 4)
+
+    def test_every_write_endpoint_replays(self):
+        p = make_product(stock=10)
+        cid = new_cart()
+        ok(add(cid, p["id"], 5))
+        for name, call in [("reserve", lambda h: reserve(cid, p["id"], 2, headers=h)),
+                           ("release", lambda h: release(cid, p["id"], 1, headers=h)),
+                           ("remove", lambda h: remove(cid, p["id"], 1, inc=True, headers=h)),
+                           ("admin stock", lambda h: post("/api/admin/products/%d/stock" % p["id"], {"delta": 3},
+                                                          headers=h))]:
+            with self.subTest(name):
+                k = key()
+                first = call(K(k))
+                ok(first)
+                after = snapshot([p["id"]], [cid])
+                self.same(first, call(K(k)))
+                self.assertEqual(snapshot([p["id"]], [cid]), after)
+        self.assertEqual((line_qty(cid, p["id"]), hold_qty(cid, p["id"]), product(p["id"])["stock"]), (4, 0, 13))
+
+    def test_admin_create_replay(self):
+        k = key()
+        body = {"sku": "I-" + uuid.uuid4().hex, "name": "idem", "price_cents": 5, "stock": 3}
+        first = post("/api/admin/products", body, headers=K(k))
+        ok(first, 201)
+        n = db_int("SELECT COUNT(*) FROM products")
+        second = post("/api/admin/products", body, headers=K(k))
+        self.same(first, second)  # 201 again, not 409 sku_exists
+        self.assertEqual(db_int("SELECT COUNT(*) FROM products"), n)
+
+    def test_checkout_replay_is_first_answer(self):
+        p = make_product(stock=10)
+        cid = new_cart()
+        ok(add(cid, p["id"], 3, dec=True))
+        k = key()
+        first = checkout(cid, headers=K(k))
+        ok(first, 201)
+        self.same(first, checkout(cid, headers=K(k)))  # the stored 201, not the 200 of a repeat
+        self.assertEqual(ok(checkout(cid), 200), first.json)
+        self.assertEqual(product(p["id"])["stock"], 7)
+
+    def test_4xx_is_stored(self):
+        p = make_product(stock=1)
+        cid = new_cart()
+        k = key()
+        first = reserve(cid, p["id"], 2, headers=K(k))
+        api_error(first, 409, "insufficient_stock")
+        ok(admin_stock(p["id"], delta=5))  # now it would succeed...
+        second = reserve(cid, p["id"], 2, headers=K(k))
+        self.same(first, second)  # ...but the key answers the first answer
+        self.assertEqual(hold_qty(cid, p["id"]), 0)
+        ok(reserve(cid, p["id"], 2, headers=K(key())))
+        self.assertEqual(hold_qty(cid, p["id"]), 2)
+
+    def test_other_body_is_422(self):
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        ok(add(cid, p["id"], 1, headers=K(k)))
+        before = snapshot([p["id"]], [cid])
+        body = json.dumps({"cart_id": cid, "product_id": p["id"], "quantity": 1})
+        for other in [json.dumps({"cart_id": cid, "product_id": p["id"], "quantity": 2}),
+                      body.replace(", ", ","),  # byte-identical is the rule: same JSON, other bytes
+                      body + "\n"]:
+            with self.subTest(other=other):
+                api_error(request("POST", "/api/cart/add", raw=other,
+                                  headers=dict(K(k), **{"Content-Type": "application/json"})),
+                          422, "idempotency_key_reused")
+        self.assertEqual(snapshot([p["id"]], [cid]), before)
+
+    def test_scope_is_key_method_path(self):
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        ok(add(cid, p["id"], 1, headers=K(k)))
+        # the same key on other paths is a different key: processed, not 422, not a replay
+        r = ok(reserve(cid, p["id"], 1, headers=K(k)))
+        self.assertEqual(r["reserved"], 1)
+        r = ok(release(cid, p["id"], 1, headers=K(k)))
+        self.assertEqual(r["reserved"], 0)
+        ok(remove(cid, p["id"], headers=K(k)))
+        self.assertEqual(cart(cid)["items"], [])
+        self.assertEqual(ok(post("/api/cart", headers=K(k)), 201)["status"], "open")
+
+    def test_invalid_keys(self):
+        p = make_product(stock=10)
+        cid = new_cart()
+        before = snapshot([p["id"]], [cid])
+        carts = db_int("SELECT COUNT(*) FROM carts")
+        for bad in ["", "a" * 65, "a b", "caf\u00e9".encode("utf-8"), "a\x7f", "a\tb"]:
+            with self.subTest(key=bad):
+                api_error(add(cid, p["id"], 1, dec=True, headers=K(bad)), 400, "invalid_request", "Idempotency-Key")
+                api_error(post("/api/cart", headers=K(bad)), 400, "invalid_request", "Idempotency-Key")
+        self.assertEqual(snapshot([p["id"]], [cid]), before)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM carts"), carts)
+        # the whole allowed alphabet (0x21-0x7E) and the maximum length are fine; keys live 24 h,
+        # so each run uses fresh ones
+        alphabet = "".join(chr(c) for c in range(0x21, 0x7F))
+        for i in (0, 32, 62):
+            good = uuid.uuid4().hex + alphabet[i:i + 32]
+            with self.subTest(key=good):
+                self.assertEqual(len(good), 64)
+                ok(add(cid, p["id"], 1, headers=K(good)))
+        self.assertEqual(line_qty(cid, p["id"]), 3)
+
+    def test_concurrent_same_key(self):
+        # one execution: every other attempt is the replay or 409 in progress
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        results = []
+        run_threads(8, lambda i: results.append(add(cid, p["id"], 1, dec=True, headers=K(k))))
+        oks = [r for r in results if r.status == 200]
+        self.assertGreaterEqual(len(oks), 1, results)
+        self.assertEqual(len({r.body for r in oks}), 1, "all successes are the same answer")
+        for r in results:
+            if r.status != 200:
+                api_error(r, 409, "idempotency_key_in_progress")
+        self.assertEqual((line_qty(cid, p["id"]), hold_qty(cid, p["id"])), (1, 1))
+
+    def test_in_progress_409(self):
+        # the first request waits on the product row lock; a retry meanwhile is 409 in progress
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        lock = db_lock_product(p["id"], 1.5)
+        time.sleep(0.3)
+        first = []
+        t = threading.Thread(target=lambda: first.append(reserve(cid, p["id"], 1, headers=K(k))))
+        t.start()
+        time.sleep(0.4)
+        api_error(reserve(cid, p["id"], 1, headers=K(k)), 409, "idempotency_key_in_progress")
+        t.join()
+        lock.wait()
+        ok(first[0])
+        self.assertEqual(reserve(cid, p["id"], 1, headers=K(k)).body, first[0].body)
+        self.assertEqual(hold_qty(cid, p["id"]), 1)

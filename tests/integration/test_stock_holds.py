@@ -1,0 +1,165 @@
+"""Stock holds: reserve/release, timeouts, own holds, and holds never sold to another cart."""
+
+import time
+
+from lib import (MAX_ID, StockdTest, add, admin_stock, api_error, cart, checkout, conf, conf_value, hold_qty,
+                 item, make_product, new_cart, now_ms, ok, product, release, reserve, run_threads, snapshot,
+                 ts_ms)
+
+HOLD_KEYS = {"cart_id", "product_id", "reserved", "reserved_until", "available"}
+
+
+def timeout_ms():
+    return int(conf_value("STOCK_RESERVATION_TIMEOUT", "1800000"))
+
+
+class ReserveRelease(StockdTest):
+    def test_reserve_and_release_shapes(self):
+        p = make_product(stock=7)
+        pid, cid = p["id"], new_cart()
+        t0 = now_ms()
+        r = ok(reserve(cid, pid, 2))
+        self.assertEqual(set(r), HOLD_KEYS)
+        self.assertEqual((r["cart_id"], r["product_id"], r["reserved"], r["available"]), (cid, pid, 2, 5))
+        # the hold lasts STOCK_RESERVATION_TIMEOUT from now (same host clock; generous slack)
+        self.assertAlmostEqual(ts_ms(r["reserved_until"]) - t0, timeout_ms(), delta=3000)
+        r = ok(reserve(cid, pid, 3))
+        self.assertEqual((r["reserved"], r["available"]), (5, 2))
+        # a hold without a line shows quantity 0 in the cart view
+        self.assertEqual(item(cart(cid), pid), {"product_id": pid, "quantity": 0, "reserved": 5,
+                                                "reserved_until": r["reserved_until"]})
+        r = ok(release(cid, pid, 1))
+        self.assertEqual(set(r), HOLD_KEYS)
+        self.assertEqual((r["reserved"], r["available"]), (4, 3))
+        # releasing more than is held releases what is held
+        r = ok(release(cid, pid, 10))
+        self.assertEqual((r["cart_id"], r["product_id"], r["reserved"], r["reserved_until"], r["available"]),
+                         (cid, pid, 0, None, 7))
+        self.assertEqual(cart(cid)["items"], [], "no line and no hold: not listed")
+        self.assertEqual(product(pid)["reserved"], 0)
+        # nothing held: still a 200 with reserved 0
+        r = ok(release(cid, pid, 1))
+        self.assertEqual((r["reserved"], r["available"]), (0, 7))
+
+    def test_release_without_quantity_releases_all(self):
+        p = make_product(stock=9)
+        cid = new_cart()
+        ok(add(cid, p["id"], 4, dec=True))
+        ok(reserve(cid, p["id"], 3))
+        r = ok(release(cid, p["id"]))
+        self.assertEqual((r["reserved"], r["reserved_until"], r["available"]), (0, None, 9))
+        # the line stays; only the hold went
+        self.assertEqual(item(cart(cid), p["id"])["quantity"], 4)
+
+    def test_reserve_restarts_timeout(self):
+        p = make_product(stock=9)
+        cid = new_cart()
+        first = ok(reserve(cid, p["id"], 1))["reserved_until"]
+        time.sleep(0.05)
+        second = ok(reserve(cid, p["id"], 1))["reserved_until"]
+        self.assertGreater(ts_ms(second), ts_ms(first))
+        self.assertEqual(item(cart(cid), p["id"])["reserved_until"], second)
+
+    def test_insufficient_stock(self):
+        p = make_product(stock=3)
+        a, b = new_cart(), new_cart()
+        ok(reserve(a, p["id"], 2))
+        before = snapshot([p["id"]], [a, b])
+        err = api_error(reserve(b, p["id"], 2), 409, "insufficient_stock")
+        self.assertEqual(err.get("available"), 1)
+        err = api_error(reserve(a, p["id"], 2), 409, "insufficient_stock")
+        self.assertEqual(err.get("available"), 1)
+        self.assertEqual(snapshot([p["id"]], [a, b]), before)
+        self.assertEqual(ok(reserve(b, p["id"], 1))["available"], 0)
+        err = api_error(reserve(a, p["id"], 1), 409, "insufficient_stock")
+        self.assertEqual(err.get("available"), 0)
+
+    def test_unknown(self):
+        p = make_product()
+        api_error(reserve("a" * 32, p["id"], 1), 404, "cart_not_found")
+        api_error(release("a" * 32, p["id"], 1), 404, "cart_not_found")
+        api_error(reserve(new_cart(), MAX_ID, 1), 404, "product_not_found")
+        api_error(release(new_cart(), MAX_ID, 1), 404, "product_not_found")
+
+    def test_concurrent_reserves_same_cart(self):
+        # no lost update: ten parallel reserves of one unit by one cart hold ten units
+        p = make_product(stock=20)
+        cid = new_cart()
+        run_threads(10, lambda i: ok(reserve(cid, p["id"], 1)))
+        self.assertEqual(hold_qty(cid, p["id"]), 10)
+        self.assertEqual(product(p["id"])["reserved"], 10)
+
+
+class OwnHolds(StockdTest):
+    def test_own_hold_never_blocks_own_cart(self):
+        p = make_product(stock=3)
+        a = new_cart()
+        ok(reserve(a, p["id"], 3))  # available is now 0 for everyone else
+        v = ok(add(a, p["id"], 3))
+        self.assertEqual(v["warnings"], [])
+        ok(checkout(a), 201)
+        self.assertEqual((product(p["id"])["stock"], product(p["id"])["reserved"]), (0, 0))
+
+    def test_holds_never_sold_to_another_cart(self):
+        # invariant 6, in both modes and through every path that takes stock
+        p = make_product(stock=3)
+        a = new_cart()
+        ok(reserve(a, p["id"], 3))
+        for mode in ("stock", "legacy"):
+            b = new_cart(mode=mode)
+            ok(add(b, p["id"], 1, mode=mode))
+            before = snapshot([p["id"]], [a, b])
+            err = api_error(checkout(b, mode=mode), 409, "insufficient_stock")
+            self.assertEqual(err.get("items"), [{"product_id": p["id"], "requested": 1, "available": 0}])
+            err = api_error(add(b, p["id"], 1, dec=True, mode="stock"), 409, "insufficient_stock")
+            self.assertEqual(err.get("available"), 0)
+            err = api_error(reserve(b, p["id"], 1), 409, "insufficient_stock")
+            self.assertEqual(err.get("available"), 0)
+            api_error(admin_stock(p["id"], set=2), 409, "below_reserved")
+            self.assertEqual(snapshot([p["id"]], [a, b]), before, mode)
+        self.assertEqual(hold_qty(a, p["id"]), 3)
+        # the holder can still buy everything
+        ok(add(a, p["id"], 3))
+        ok(checkout(a, mode="legacy"), 201)
+        self.assertEqual(product(p["id"])["stock"], 0)
+
+
+class LegacyMode(StockdTest):
+    def test_reserve_release_disabled_in_legacy(self):
+        p = make_product(stock=5)
+        cid = new_cart()
+        ok(reserve(cid, p["id"], 2))
+        before = snapshot([p["id"]], [cid])
+        for r in (reserve(cid, p["id"], 1, mode="legacy"), release(cid, p["id"], 1, mode="legacy"),
+                  release(cid, p["id"], mode="legacy"),
+                  # mode is checked before existence
+                  reserve("b" * 32, p["id"], 1, mode="legacy"), reserve(cid, MAX_ID, 1, mode="legacy")):
+            with self.subTest(r=r):
+                api_error(r, 503, "stock_management_disabled")
+                self.assertEqual(r.header("X-Stock-Mode"), "legacy")
+        # shape is checked before the mode
+        api_error(reserve(cid, p["id"], 0, mode="legacy"), 400, "invalid_request", "quantity")
+        api_error(release(cid, "1", 1, mode="legacy"), 400, "invalid_request", "product_id")
+        self.assertEqual(snapshot([p["id"]], [cid]), before)
+        # a legacy view shows holds made in stock mode
+        self.assertEqual(item(cart(cid, mode="legacy"), p["id"])["reserved"], 2)
+
+
+class FlagForcesLegacy(StockdTest):
+    def test_enable_stock_management_false(self):
+        p = make_product(stock=5)
+        cid = new_cart()
+        with conf(ENABLE_STOCK_MANAGEMENT="false"):
+            for mode in (None, "stock", "legacy"):
+                r = reserve(cid, p["id"], 1, mode=mode)
+                api_error(r, 503, "stock_management_disabled")
+                self.assertEqual(r.header("X-Stock-Mode"), "legacy")
+                r = add(cid, p["id"], 1, dec=True, mode=mode)
+                ok(r)
+                self.assertEqual(r.header("X-Stock-Mode"), "legacy")
+            self.assertEqual(hold_qty(cid, p["id"]), 0)
+            self.assertEqual(product(p["id"])["reserved"], 0)
+        # the lever is reversible without restarting anything
+        r = reserve(cid, p["id"], 1, mode="stock")
+        ok(r)
+        self.assertEqual(r.header("X-Stock-Mode"), "stock")
