@@ -55,7 +55,7 @@ const char *resp_body_text(http_response *r, size_t *len)
 {
 	if (r->text == NULL && r->json != NULL) {
 		size_t n;
-		const char *s = json_object_to_json_string_length(r->json, JSON_C_TO_STRING_PLAIN, &n);
+		const char *s = json_object_to_json_string_length(r->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
 		r->text = malloc(n + 1);
 		if (r->text == NULL)
 			abort();
