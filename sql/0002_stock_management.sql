@@ -2,6 +2,10 @@
 -- legacy code. Every statement is INSTANT or creates a new table: no table is
 -- copied and no legacy query waits on more than a metadata lock.
 
+-- The backfill below reads products without locking them (a single
+-- statement's snapshot), so legacy writes never wait on it.
+SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
+
 -- Inline single-column CHECK keeps ADD COLUMN instant (measured on 10.11).
 ALTER TABLE products
   ADD COLUMN reserved_stock BIGINT NOT NULL DEFAULT 0 CHECK (reserved_stock >= 0),

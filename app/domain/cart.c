@@ -14,15 +14,18 @@ static const char SQL_CART_INSERT[] = "INSERT INTO carts (id) VALUES (?)";
 
 static const char SQL_CART_STATUS[] = "SELECT status FROM carts WHERE id = ?";
 
-/* Lines and holds merged by product, ascending; expired holds count as 0
- * and a product left with neither a line nor a live hold is not listed. */
+/* Lines with their live holds, then live holds without a line; expired
+ * holds count as 0. UNION ALL without ORDER BY streams (no temporary
+ * table); the few rows are sorted in C. */
 static const char SQL_CART_ITEMS[] =
-	"SELECT product_id, SUM(q), SUM(h), MAX(u) FROM ("
-	"  SELECT product_id, quantity AS q, 0 AS h, 0 AS u FROM cart_items WHERE cart_id = ?"
-	"  UNION ALL"
-	"  SELECT product_id, 0, quantity, expires_at_ms FROM stock_holds"
-	"   WHERE cart_id = ? AND expires_at_ms > ?"
-	") t GROUP BY product_id ORDER BY product_id";
+	"SELECT i.product_id, i.quantity, COALESCE(h.quantity, 0), COALESCE(h.expires_at_ms, 0)"
+	" FROM cart_items i LEFT JOIN stock_holds h"
+	"   ON h.cart_id = i.cart_id AND h.product_id = i.product_id AND h.expires_at_ms > ?"
+	" WHERE i.cart_id = ?"
+	" UNION ALL"
+	" SELECT h.product_id, 0, h.quantity, h.expires_at_ms FROM stock_holds h"
+	" WHERE h.cart_id = ? AND h.expires_at_ms > ?"
+	"   AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = h.cart_id AND i.product_id = h.product_id)";
 
 static const char SQL_LINE_ADD[] =
 	"INSERT INTO cart_items (cart_id, product_id, quantity) VALUES (?, ?, ?)"
@@ -54,15 +57,21 @@ int dom_cart_create(dom_ctx *c, char id_out[33])
 	return db_exec(c->db, SQL_CART_INSERT, p, 1, NULL);
 }
 
+static int by_product(const void *a, const void *b)
+{
+	int64_t x = ((const cart_item *)a)->product_id, y = ((const cart_item *)b)->product_id;
+	return (x > y) - (x < y);
+}
+
 /* The cart's items as of now_ms into out (id and status are the caller's). */
 static int cart_items_read(db *d, const char *cart_id, int64_t now_ms, cart_view *out)
 {
 	cart_view_free(out);
 	size_t n = strlen(cart_id);
 	memcpy(out->id, cart_id, n + 1);
-	db_param q[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now_ms) };
+	db_param q[] = { P_I64(now_ms), P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now_ms) };
 	db_rows r;
-	int rc = db_exec(d, SQL_CART_ITEMS, q, 3, &r);
+	int rc = db_exec(d, SQL_CART_ITEMS, q, 4, &r);
 	if (rc != DB_OK)
 		return rc;
 	/* One spare slot: a patch may add the item the transaction created. */
@@ -78,6 +87,7 @@ static int cart_items_read(db *d, const char *cart_id, int64_t now_ms, cart_view
 	}
 	out->nitems = r.nrows;
 	db_rows_free(&r);
+	qsort(out->items, out->nitems, sizeof *out->items, by_product);
 	return DB_OK;
 }
 

@@ -24,12 +24,15 @@ static const char SQL_PRODUCT_ADJUST[] =
 
 static const char SQL_LOCK_CART[] = "SELECT status FROM carts WHERE id = ? FOR UPDATE";
 
+/* Scalar subqueries only: a UNION or GROUP BY here would build a
+ * temporary table on every add, the hottest statement there is. */
 static const char SQL_LOCK_CART_FOR_PRODUCT[] =
 	"SELECT c.status,"
 	" (SELECT i.quantity FROM cart_items i WHERE i.cart_id = c.id AND i.product_id = ?),"
 	" EXISTS(SELECT 1 FROM stock_holds h WHERE h.cart_id = c.id AND h.product_id = ? AND h.expires_at_ms > ?),"
-	" (SELECT COUNT(*) FROM (SELECT product_id FROM cart_items WHERE cart_id = ?"
-	"   UNION SELECT product_id FROM stock_holds WHERE cart_id = ? AND expires_at_ms > ?) t)"
+	" (SELECT COUNT(*) FROM cart_items i WHERE i.cart_id = c.id)"
+	" + (SELECT COUNT(*) FROM stock_holds h WHERE h.cart_id = c.id AND h.expires_at_ms > ?"
+	"    AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = h.cart_id AND i.product_id = h.product_id))"
 	" FROM carts c WHERE c.id = ? FOR UPDATE";
 
 static const char SQL_PRODUCT_EXISTS[] = "SELECT 1 FROM products WHERE id = ?";
@@ -96,9 +99,9 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
 	db_rows r;
 	int rc;
 	if (product_id > 0) {
-		db_param p[] = { P_I64(product_id), P_I64(product_id), P_I64(now_ms), P_STR(cart_id, n),
-				 P_STR(cart_id, n), P_I64(now_ms), P_STR(cart_id, n) };
-		rc = db_exec(d, SQL_LOCK_CART_FOR_PRODUCT, p, 7, &r);
+		db_param p[] = { P_I64(product_id), P_I64(product_id), P_I64(now_ms), P_I64(now_ms),
+				 P_STR(cart_id, n) };
+		rc = db_exec(d, SQL_LOCK_CART_FOR_PRODUCT, p, 5, &r);
 	} else {
 		db_param p[] = { P_STR(cart_id, n) };
 		rc = db_exec(d, SQL_LOCK_CART, p, 1, &r);

@@ -22,6 +22,10 @@ PID_BAD = ["0", "-1", "1.5", "1.0", "1e3", '"1"', "true", "null", "[]", "{}", st
            "18446744073709551616", str(-MAX_ID - 1), '""']
 BOOL_BAD = ['"true"', '"false"', "1", "0", "null", "[]", "{}"]
 NOT_OBJECT = ["[]", "1", '"x"', "null", "true", "{", "", "   ", '{"a":1} x', '{"a":1}{}', "[{}]", "{'a':1}"]
+# Not JSON (RFC 8259), though lenient parsers take them: appended to an otherwise good body
+NOT_JSON_TAILS = ["'x':1", '"x":NaN', '"x":Infinity', '"x":-Infinity', '"x":"a\nb"', '"x":"a\tb"', '"x":[1,]',
+                  '"x":01', '"x":1.', '"x":.5', '"x":+1', '"x":0x10', '"x":\'y\'', '"x":undefined', '"x":1 /* c */',
+                  '"x":{"y":1,}', '"x":"\\q"']
 BAD_CT = ["text/plain", "application/json; charset=latin1", "application/json; charset=iso-8859-1",
           "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"]
 
@@ -55,6 +59,8 @@ class Battery(StockdTest):
         cls.Q = make_product(stock=10)["id"]
         cls.C = new_cart()
         ok(add(cls.C, cls.P, 2, dec=True))
+        # checkout's good body names an empty cart: a wrongly accepted checkout is a 409, not a closed fixture
+        cls.E = new_cart()
 
     def endpoints(self):
         """name -> (method, path, good fields, {field: bad fragments}, required fields)."""
@@ -77,7 +83,7 @@ class Battery(StockdTest):
                         {"cart_id": C, "product_id": P, "quantity": "1"},
                         {"cart_id": cb, "product_id": PID_BAD, "quantity": QTY_BAD},
                         ["cart_id", "product_id"]),
-            "checkout": ("POST", "/api/cart/checkout", {"cart_id": C}, {"cart_id": cb}, ["cart_id"]),
+            "checkout": ("POST", "/api/cart/checkout", {"cart_id": s(self.E)}, {"cart_id": cb}, ["cart_id"]),
             "admin_create": ("POST", "/api/admin/products",
                              {"sku": None, "name": s("Battery product"), "price_cents": "100", "stock": "1"},
                              {"sku": ['""', s("a" * 65), s("\u00e9" * 65), "123", "null", "true", "[]"],
@@ -106,6 +112,9 @@ class Battery(StockdTest):
                                 self.build({k: v for k, v in good.items() if k != f}), 400, "invalid_request", f))
             for raw in NOT_OBJECT:
                 out.append(Case("%s body %r" % (ep, raw), method, path, raw, 400, "invalid_request", "body"))
+            for tail in NOT_JSON_TAILS:
+                raw = self.build(good)[:-1] + "," + tail + "}"
+                out.append(Case("%s not JSON %r" % (ep, tail), method, path, raw, 400, "invalid_request", "body"))
             # a string that is not UTF-8 makes the body not JSON (RFC 8259): never stored
             sf = "cart_id" if "cart_id" in good else ("name" if "name" in good else None)
             if sf:
@@ -192,7 +201,7 @@ class Battery(StockdTest):
         return out
 
     def test_bad_requests_change_nothing(self):
-        keep = ([self.P, self.Q], [self.C])
+        keep = ([self.P, self.Q], [self.C, self.E])
         base = snapshot(*keep)
         for c in self.cases():
             with self.subTest(c.name):
