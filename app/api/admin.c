@@ -6,29 +6,33 @@
 #define AMOUNT_MAX 1000000000000LL
 #define DELTA_MAX 1000000
 
-void api_admin_product_create(api_ctx *c)
+static int check_create(api_ctx *c)
 {
-	const char *sku, *name;
-	size_t sku_len, name_len;
-	int64_t price, stock;
-	if (field_string(c->body, "sku", 1, 64, &sku, &sku_len) != FIELD_OK) {
+	api_cmd *m = &c->cmd;
+	if (field_string(c->body, "sku", 1, 64, &m->sku, &m->sku_len) != FIELD_OK) {
 		api_bad_field(c, "sku", "a string of 1 to 64 characters");
-		return;
+		return -1;
 	}
-	if (field_string(c->body, "name", 1, 200, &name, &name_len) != FIELD_OK) {
+	if (field_string(c->body, "name", 1, 200, &m->name, &m->name_len) != FIELD_OK) {
 		api_bad_field(c, "name", "a string of 1 to 200 characters");
-		return;
+		return -1;
 	}
-	if (field_int(c->body, "price_cents", 0, AMOUNT_MAX, &price) != FIELD_OK) {
+	if (field_int(c->body, "price_cents", 0, AMOUNT_MAX, &m->price_cents) != FIELD_OK) {
 		api_bad_field(c, "price_cents", "an integer from 0 to 1000000000000");
-		return;
+		return -1;
 	}
-	if (field_int(c->body, "stock", 0, AMOUNT_MAX, &stock) != FIELD_OK) {
+	if (field_int(c->body, "stock", 0, AMOUNT_MAX, &m->stock) != FIELD_OK) {
 		api_bad_field(c, "stock", "an integer from 0 to 1000000000000");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void run_create(api_ctx *c)
+{
+	const api_cmd *m = &c->cmd;
 	product p;
-	int rc = dom_product_create(c->dom, sku, sku_len, name, name_len, price, stock, &p);
+	int rc = dom_product_create(c->dom, m->sku, m->sku_len, m->name, m->name_len, m->price_cents, m->stock, &p);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;
@@ -37,29 +41,38 @@ void api_admin_product_create(api_ctx *c)
 	product_free(&p);
 }
 
-void api_admin_product_stock(api_ctx *c)
+const api_handler api_admin_product_create = { check_create, run_create };
+
+static int check_stock(api_ctx *c)
 {
-	int64_t id, value;
+	api_cmd *m = &c->cmd;
 	int has_set = json_object_object_get_ex(c->body, "set", NULL);
 	int has_delta = json_object_object_get_ex(c->body, "delta", NULL);
 	if (has_set == has_delta) {
 		api_bad_field(c, has_set ? "delta" : "set", "given alone: send exactly one of set or delta");
-		return;
+		return -1;
 	}
-	if (has_set && field_int(c->body, "set", 0, AMOUNT_MAX, &value) != FIELD_OK) {
+	m->is_set = has_set;
+	if (has_set && field_int(c->body, "set", 0, AMOUNT_MAX, &m->value) != FIELD_OK) {
 		api_bad_field(c, "set", "an integer from 0 to 1000000000000");
-		return;
+		return -1;
 	}
-	if (has_delta && field_int(c->body, "delta", -DELTA_MAX, DELTA_MAX, &value) != FIELD_OK) {
+	if (has_delta && field_int(c->body, "delta", -DELTA_MAX, DELTA_MAX, &m->value) != FIELD_OK) {
 		api_bad_field(c, "delta", "an integer from -1000000 to 1000000");
-		return;
+		return -1;
 	}
-	if (!parse_product_id(c->route.param, c->route.param_len, &id)) {
+	if (!parse_product_id(c->route.param, c->route.param_len, &m->product_id)) {
 		api_fail(c, DOM_PRODUCT_NOT_FOUND, NULL);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void run_stock(api_ctx *c)
+{
+	const api_cmd *m = &c->cmd;
 	product p;
-	int rc = dom_product_stock(c->dom, id, has_set, value, &p);
+	int rc = dom_product_stock(c->dom, m->product_id, m->is_set, m->value, &p);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;
@@ -68,7 +81,9 @@ void api_admin_product_stock(api_ctx *c)
 	product_free(&p);
 }
 
-void api_admin_audit(api_ctx *c)
+const api_handler api_admin_product_stock = { check_stock, run_stock };
+
+static void run_audit(api_ctx *c)
 {
 	audit_report r;
 	int rc = dom_audit(c->dom, &r);
@@ -98,3 +113,5 @@ void api_admin_audit(api_ctx *c)
 	resp_json(c->resp, 200, top);
 	audit_report_free(&r);
 }
+
+const api_handler api_admin_audit = { api_no_input, run_audit };

@@ -9,8 +9,25 @@
 #include "http/response.h"
 #include "http/router.h"
 
-/* Everything a handler sees of one request. Handlers validate input, call
- * one domain operation and render the result; they hold no SQL. */
+#define STOCK_LIST_MAX 100
+
+/* A request's input once checked: plain values, no JSON. Which fields are
+ * set depends on the route. Strings point into the parsed body. */
+typedef struct {
+	const char *cart_id;
+	char path_cart_id[33];
+	int64_t product_id, quantity;
+	bool flag;                 /* decrease_stock / increase_stock */
+	const char *sku, *name;
+	size_t sku_len, name_len;
+	int64_t price_cents, stock;
+	bool is_set;               /* stock change: set (true) or delta */
+	int64_t value;
+	int64_t ids[STOCK_LIST_MAX];
+	size_t nids;
+} api_cmd;
+
+/* Everything a handler sees of one request. */
 typedef struct {
 	const http_request *req;
 	http_response *resp;
@@ -20,27 +37,25 @@ typedef struct {
 	stock_mode mode;
 	route_match route;
 	json_object *body; /* the parsed body of a write route; owned here */
+	api_cmd cmd;
 } api_ctx;
+
+/* A route's handler in two halves, so that every check of the request's
+ * shape (400) and mode (503) answers before anything touches the database
+ * or an idempotency key:
+ *   check: validate input into c->cmd; 0 to go on, or -1 having answered;
+ *   run:   existence (404), state (409) and the change, one transaction. */
+typedef struct {
+	int (*check)(api_ctx *c);
+	void (*run)(api_ctx *c);
+} api_handler;
+
+extern const api_handler api_product_get, api_stock_list, api_cart_create, api_cart_get, api_cart_add,
+	api_cart_remove, api_cart_checkout, api_stock_reserve, api_stock_release, api_admin_product_create,
+	api_admin_product_stock, api_admin_audit, api_metrics, api_healthz, api_readyz;
 
 /* Route, check the request's shape, then run the handler. Fills c->resp. */
 void api_dispatch(api_ctx *c);
-
-/* Handlers, one per route (api/<resource>.c). */
-void api_product_get(api_ctx *c);
-void api_stock_list(api_ctx *c);
-void api_cart_create(api_ctx *c);
-void api_cart_get(api_ctx *c);
-void api_cart_add(api_ctx *c);
-void api_cart_remove(api_ctx *c);
-void api_cart_checkout(api_ctx *c);
-void api_stock_reserve(api_ctx *c);
-void api_stock_release(api_ctx *c);
-void api_admin_product_create(api_ctx *c);
-void api_admin_product_stock(api_ctx *c);
-void api_admin_audit(api_ctx *c);
-void api_metrics(api_ctx *c);
-void api_healthz(api_ctx *c);
-void api_readyz(api_ctx *c);
 
 /* errors.c: answer a domain outcome or a database failure. */
 void api_fail(api_ctx *c, int rc, const dom_refusal *why);
@@ -48,6 +63,8 @@ void api_fail(api_ctx *c, int rc, const dom_refusal *why);
 void api_bad_field(api_ctx *c, const char *field, const char *wanted);
 /* 503 stock_management_disabled: reserve and release in legacy mode. */
 void api_stock_disabled(api_ctx *c);
+/* A check that takes nothing. */
+int api_no_input(api_ctx *c);
 
 /* views.c: the JSON shapes of the contract. */
 json_object *view_product(const product *p);

@@ -11,7 +11,7 @@ static void answer_cart(api_ctx *c, int status, cart_view *v)
 	cart_view_free(v);
 }
 
-void api_cart_create(api_ctx *c)
+static void run_create(api_ctx *c)
 {
 	char id[33];
 	int rc = dom_cart_create(c->dom, id);
@@ -25,18 +25,24 @@ void api_cart_create(api_ctx *c)
 	answer_cart(c, 201, &v);
 }
 
-void api_cart_get(api_ctx *c)
+const api_handler api_cart_create = { api_no_input, run_create };
+
+static int check_get(api_ctx *c)
 {
-	char id[33];
 	/* A malformed id in a path is an unknown cart, never a 400. */
 	if (!valid_cart_id(c->route.param, c->route.param_len)) {
 		api_fail(c, DOM_CART_NOT_FOUND, NULL);
-		return;
+		return -1;
 	}
-	memcpy(id, c->route.param, 32);
-	id[32] = '\0';
+	memcpy(c->cmd.path_cart_id, c->route.param, 32);
+	c->cmd.path_cart_id[32] = '\0';
+	return 0;
+}
+
+static void run_get(api_ctx *c)
+{
 	cart_view v;
-	int rc = dom_cart_view(c->dom, id, &v);
+	int rc = dom_cart_view(c->dom, c->cmd.path_cart_id, &v);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;
@@ -44,17 +50,19 @@ void api_cart_get(api_ctx *c)
 	answer_cart(c, 200, &v);
 }
 
-void api_cart_add(api_ctx *c)
+const api_handler api_cart_get = { check_get, run_get };
+
+static int check_add(api_ctx *c)
 {
-	const char *cart;
-	int64_t product_id, quantity;
-	bool decrease;
-	if (need_cart_id(c, &cart) || need_product_id(c, &product_id) || need_quantity(c, true, &quantity) ||
-	    opt_flag(c, "decrease_stock", &decrease))
-		return;
+	return need_cart_id(c) || need_product_id(c) || need_quantity(c, true) || opt_flag(c, "decrease_stock");
+}
+
+static void run_add(api_ctx *c)
+{
+	const api_cmd *m = &c->cmd;
 	cart_view v;
 	dom_refusal why;
-	int rc = dom_cart_add(c->dom, c->mode, cart, product_id, quantity, decrease, &v, &why);
+	int rc = dom_cart_add(c->dom, c->mode, m->cart_id, m->product_id, m->quantity, m->flag, &v, &why);
 	if (rc != DB_OK) {
 		api_fail(c, rc, &why);
 		dom_refusal_free(&why);
@@ -63,16 +71,18 @@ void api_cart_add(api_ctx *c)
 	answer_cart(c, 200, &v);
 }
 
-void api_cart_remove(api_ctx *c)
+const api_handler api_cart_add = { check_add, run_add };
+
+static int check_remove(api_ctx *c)
 {
-	const char *cart;
-	int64_t product_id, quantity;
-	bool increase;
-	if (need_cart_id(c, &cart) || need_product_id(c, &product_id) || need_quantity(c, false, &quantity) ||
-	    opt_flag(c, "increase_stock", &increase))
-		return;
+	return need_cart_id(c) || need_product_id(c) || need_quantity(c, false) || opt_flag(c, "increase_stock");
+}
+
+static void run_remove(api_ctx *c)
+{
+	const api_cmd *m = &c->cmd;
 	cart_view v;
-	int rc = dom_cart_remove(c->dom, c->mode, cart, product_id, quantity, increase, &v);
+	int rc = dom_cart_remove(c->dom, c->mode, m->cart_id, m->product_id, m->quantity, m->flag, &v);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;
@@ -80,15 +90,19 @@ void api_cart_remove(api_ctx *c)
 	answer_cart(c, 200, &v);
 }
 
-void api_cart_checkout(api_ctx *c)
+const api_handler api_cart_remove = { check_remove, run_remove };
+
+static int check_checkout(api_ctx *c)
 {
-	const char *cart;
-	if (need_cart_id(c, &cart))
-		return;
+	return need_cart_id(c);
+}
+
+static void run_checkout(api_ctx *c)
+{
 	order o;
 	bool repeated = false;
 	dom_refusal why;
-	int rc = dom_checkout(c->dom, cart, &o, &repeated, &why);
+	int rc = dom_checkout(c->dom, c->cmd.cart_id, &o, &repeated, &why);
 	if (rc != DB_OK) {
 		api_fail(c, rc, &why);
 		dom_refusal_free(&why);
@@ -98,3 +112,5 @@ void api_cart_checkout(api_ctx *c)
 	resp_json(c->resp, repeated ? 200 : 201, view_order(&o));
 	order_free(&o);
 }
+
+const api_handler api_cart_checkout = { check_checkout, run_checkout };

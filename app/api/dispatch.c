@@ -7,24 +7,22 @@
 #include "core/log.h"
 #include "store/idempotency.h"
 
-typedef void (*handler)(api_ctx *c);
-
-static const handler handlers[ROUTE_COUNT] = {
-	[ROUTE_PRODUCT_GET] = api_product_get,
-	[ROUTE_STOCK_LIST] = api_stock_list,
-	[ROUTE_CART_CREATE] = api_cart_create,
-	[ROUTE_CART_GET] = api_cart_get,
-	[ROUTE_CART_ADD] = api_cart_add,
-	[ROUTE_CART_REMOVE] = api_cart_remove,
-	[ROUTE_CART_CHECKOUT] = api_cart_checkout,
-	[ROUTE_STOCK_RESERVE] = api_stock_reserve,
-	[ROUTE_STOCK_RELEASE] = api_stock_release,
-	[ROUTE_ADMIN_PRODUCT_CREATE] = api_admin_product_create,
-	[ROUTE_ADMIN_PRODUCT_STOCK] = api_admin_product_stock,
-	[ROUTE_ADMIN_AUDIT] = api_admin_audit,
-	[ROUTE_METRICS] = api_metrics,
-	[ROUTE_HEALTHZ] = api_healthz,
-	[ROUTE_READYZ] = api_readyz,
+static const api_handler *const handlers[ROUTE_COUNT] = {
+	[ROUTE_PRODUCT_GET] = &api_product_get,
+	[ROUTE_STOCK_LIST] = &api_stock_list,
+	[ROUTE_CART_CREATE] = &api_cart_create,
+	[ROUTE_CART_GET] = &api_cart_get,
+	[ROUTE_CART_ADD] = &api_cart_add,
+	[ROUTE_CART_REMOVE] = &api_cart_remove,
+	[ROUTE_CART_CHECKOUT] = &api_cart_checkout,
+	[ROUTE_STOCK_RESERVE] = &api_stock_reserve,
+	[ROUTE_STOCK_RELEASE] = &api_stock_release,
+	[ROUTE_ADMIN_PRODUCT_CREATE] = &api_admin_product_create,
+	[ROUTE_ADMIN_PRODUCT_STOCK] = &api_admin_product_stock,
+	[ROUTE_ADMIN_AUDIT] = &api_admin_audit,
+	[ROUTE_METRICS] = &api_metrics,
+	[ROUTE_HEALTHZ] = &api_healthz,
+	[ROUTE_READYZ] = &api_readyz,
 };
 
 static int is_loopback(const char *addr)
@@ -87,26 +85,11 @@ static int check_shape(api_ctx *c)
 	return 0;
 }
 
-static void run_handler(api_ctx *c)
-{
-	route_id id = c->route.id;
-	/* Only health and metrics answer without the database. */
-	if (id != ROUTE_HEALTHZ && id != ROUTE_METRICS && id != ROUTE_READYZ && db_ensure(c->dom->db) != DB_OK) {
-		api_fail(c, DB_ERR_GONE, NULL);
-		return;
-	}
-	handlers[id](c);
-}
-
 /* Idempotency-Key around the handler: replay, refuse, or run and keep. */
 static void run_idempotent(api_ctx *c)
 {
 	const http_request *r = c->req;
 	db *d = c->dom->db;
-	if (db_ensure(d) != DB_OK) {
-		api_fail(c, DB_ERR_GONE, NULL);
-		return;
-	}
 	idem_stored stored;
 	int rc = idem_begin(d, r->idempotency_key, r->method, r->path, r->body ? r->body : "", r->body_len,
 			    clock_now_ms(), c->cfg->request_timeout_ms, &stored);
@@ -131,7 +114,7 @@ static void run_idempotent(api_ctx *c)
 		api_fail(c, rc, NULL);
 		return;
 	}
-	run_handler(c);
+	handlers[c->route.id]->run(c);
 	size_t len;
 	const char *text = resp_body_text(c->resp, &len);
 	int keep = c->resp->status < 500;
@@ -159,10 +142,10 @@ void api_dispatch(api_ctx *c)
 		resp_error(c->resp, 403, "forbidden", "Operator routes need loopback or the admin token.");
 		return;
 	}
-	if (check_shape(c) != 0)
+	if (check_shape(c) != 0 || handlers[c->route.id]->check(c) != 0)
 		return;
 	if (route_is_write(c->route.id) && c->req->has_idempotency_key)
 		run_idempotent(c);
 	else
-		run_handler(c);
+		handlers[c->route.id]->run(c);
 }

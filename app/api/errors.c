@@ -70,3 +70,9 @@ void api_stock_disabled(api_ctx *c)
 	resp_error(c->resp, 503, "stock_management_disabled",
 		   "Stock management is off for this request; keep the cart locally.");
 }
+
+int api_no_input(api_ctx *c)
+{
+	(void)c;
+	return 0;
+}

@@ -2,36 +2,36 @@
 
 #include "api/validate.h"
 
-int need_cart_id(api_ctx *c, const char **cart_id)
+int need_cart_id(api_ctx *c)
 {
-	if (field_cart_id(c->body, "cart_id", cart_id) == FIELD_OK)
+	if (field_cart_id(c->body, "cart_id", &c->cmd.cart_id) == FIELD_OK)
 		return 0;
 	api_bad_field(c, "cart_id", "a cart id of 32 lowercase hex characters");
 	return -1;
 }
 
-int need_product_id(api_ctx *c, int64_t *id)
+int need_product_id(api_ctx *c)
 {
-	if (field_int(c->body, "product_id", 1, INT64_MAX, id) == FIELD_OK)
+	if (field_int(c->body, "product_id", 1, INT64_MAX, &c->cmd.product_id) == FIELD_OK)
 		return 0;
 	api_bad_field(c, "product_id", "an integer from 1 to 9223372036854775807");
 	return -1;
 }
 
-int need_quantity(api_ctx *c, bool required, int64_t *q)
+int need_quantity(api_ctx *c, bool required)
 {
-	*q = 0;
-	int rc = field_int(c->body, "quantity", 1, QUANTITY_MAX, q);
+	c->cmd.quantity = 0;
+	int rc = field_int(c->body, "quantity", 1, QUANTITY_MAX, &c->cmd.quantity);
 	if (rc == FIELD_OK || (rc == FIELD_MISSING && !required))
 		return 0;
 	api_bad_field(c, "quantity", "an integer from 1 to 1000");
 	return -1;
 }
 
-int opt_flag(api_ctx *c, const char *name, bool *flag)
+int opt_flag(api_ctx *c, const char *name)
 {
-	*flag = false;
-	if (field_bool(c->body, name, flag) != FIELD_BAD)
+	c->cmd.flag = false;
+	if (field_bool(c->body, name, &c->cmd.flag) != FIELD_BAD)
 		return 0;
 	api_bad_field(c, name, "true or false");
 	return -1;

@@ -33,7 +33,7 @@ static void put(text *t, const char *fmt, ...)
 	}
 }
 
-void api_metrics(api_ctx *c)
+static void run_metrics(api_ctx *c)
 {
 	scoreboard *sb = c->sb;
 	text t = { malloc(8192), 0, 8192 };
@@ -90,3 +90,5 @@ void api_metrics(api_ctx *c)
 	c->resp->text_len = t.len;
 	c->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
+
+const api_handler api_metrics = { api_no_input, run_metrics };

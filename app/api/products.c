@@ -1,15 +1,20 @@
 #include "api/api.h"
 #include "api/validate.h"
 
-void api_product_get(api_ctx *c)
+static int check_get(api_ctx *c)
 {
-	int64_t id;
-	if (!parse_product_id(c->route.param, c->route.param_len, &id)) {
+	/* A malformed id in a path is an unknown product, never a 400. */
+	if (!parse_product_id(c->route.param, c->route.param_len, &c->cmd.product_id)) {
 		api_fail(c, DOM_PRODUCT_NOT_FOUND, NULL);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void run_get(api_ctx *c)
+{
 	product p;
-	int rc = dom_product_get(c->dom, id, &p);
+	int rc = dom_product_get(c->dom, c->cmd.product_id, &p);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;
@@ -17,3 +22,5 @@ void api_product_get(api_ctx *c)
 	resp_json(c->resp, 200, view_product(&p));
 	product_free(&p);
 }
+
+const api_handler api_product_get = { check_get, run_get };

@@ -4,19 +4,22 @@
 #include "api/fields.h"
 #include "api/validate.h"
 
-#define STOCK_LIST_MAX 100
-
-void api_stock_list(api_ctx *c)
+static int check_list(api_ctx *c)
 {
-	int64_t ids[STOCK_LIST_MAX];
-	int n = parse_id_list(c->req->query, "ids", ids, STOCK_LIST_MAX);
+	int n = parse_id_list(c->req->query, "ids", c->cmd.ids, STOCK_LIST_MAX);
 	if (n <= 0) {
 		api_bad_field(c, "ids", "a comma-separated list of 1 to 100 product ids");
-		return;
+		return -1;
 	}
+	c->cmd.nids = (size_t)n;
+	return 0;
+}
+
+static void run_list(api_ctx *c)
+{
 	product *list;
 	size_t count;
-	int rc = dom_products_list(c->dom, ids, (size_t)n, &list, &count);
+	int rc = dom_products_list(c->dom, c->cmd.ids, c->cmd.nids, &list, &count);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;
@@ -37,11 +40,13 @@ void api_stock_list(api_ctx *c)
 	resp_json(c->resp, 200, top);
 }
 
+const api_handler api_stock_list = { check_list, run_list };
+
 /* Reserve and release share their input; the mode check comes after the
  * shape checks (contract order: shape, mode, existence, state). */
-static int hold_input(api_ctx *c, bool quantity_required, const char **cart, int64_t *product_id, int64_t *quantity)
+static int check_hold(api_ctx *c, bool quantity_required)
 {
-	if (need_cart_id(c, cart) || need_product_id(c, product_id) || need_quantity(c, quantity_required, quantity))
+	if (need_cart_id(c) || need_product_id(c) || need_quantity(c, quantity_required))
 		return -1;
 	if (c->mode != MODE_STOCK) {
 		api_stock_disabled(c);
@@ -50,34 +55,42 @@ static int hold_input(api_ctx *c, bool quantity_required, const char **cart, int
 	return 0;
 }
 
-void api_stock_reserve(api_ctx *c)
+static int check_reserve(api_ctx *c)
 {
-	const char *cart;
-	int64_t product_id, quantity;
-	if (hold_input(c, true, &cart, &product_id, &quantity))
-		return;
+	return check_hold(c, true);
+}
+
+static void run_reserve(api_ctx *c)
+{
+	const api_cmd *m = &c->cmd;
 	hold_state h;
 	dom_refusal why;
-	int rc = dom_reserve(c->dom, cart, product_id, quantity, &h, &why);
+	int rc = dom_reserve(c->dom, m->cart_id, m->product_id, m->quantity, &h, &why);
 	if (rc != DB_OK) {
 		api_fail(c, rc, &why);
 		dom_refusal_free(&why);
 		return;
 	}
-	resp_json(c->resp, 200, view_hold(cart, product_id, &h));
+	resp_json(c->resp, 200, view_hold(m->cart_id, m->product_id, &h));
 }
 
-void api_stock_release(api_ctx *c)
+const api_handler api_stock_reserve = { check_reserve, run_reserve };
+
+static int check_release(api_ctx *c)
 {
-	const char *cart;
-	int64_t product_id, quantity;
-	if (hold_input(c, false, &cart, &product_id, &quantity))
-		return;
+	return check_hold(c, false);
+}
+
+static void run_release(api_ctx *c)
+{
+	const api_cmd *m = &c->cmd;
 	hold_state h;
-	int rc = dom_release(c->dom, cart, product_id, quantity, &h);
+	int rc = dom_release(c->dom, m->cart_id, m->product_id, m->quantity, &h);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;
 	}
-	resp_json(c->resp, 200, view_hold(cart, product_id, &h));
+	resp_json(c->resp, 200, view_hold(m->cart_id, m->product_id, &h));
 }
+
+const api_handler api_stock_release = { check_release, run_release };

@@ -1,11 +1,13 @@
 #include "api/validate.h"
 
+#include "api/json_strict.h"
+
 #include <ctype.h>
 #include <string.h>
 
 json_object *parse_json_object(const char *body, size_t len)
 {
-	if (len == 0 || len > (size_t)INT32_MAX)
+	if (len == 0 || len > (size_t)INT32_MAX || !json_is_strict(body, len))
 		return NULL;
 	json_tokener *tok = json_tokener_new_ex(64);
 	if (tok == NULL)
@@ -187,18 +189,20 @@ int parse_id_list(const char *query, const char *name, int64_t *ids, size_t max)
 	}
 	if (val == NULL)
 		return 0;
-	/* Decode %XX (a client may encode the commas), then split. */
+	/* Decode %XX (a client may encode the commas), then split. Only
+	 * digits and commas may come out: a decoded NUL or anything else is
+	 * malformed. */
 	char buf[4096];
 	size_t n = 0;
 	for (size_t i = 0; i < vlen; i++) {
-		if (n + 1 >= sizeof buf)
-			return -1;
-		if (val[i] == '%' && i + 2 < vlen && hexval(val[i + 1]) >= 0 && hexval(val[i + 2]) >= 0) {
-			buf[n++] = (char)(hexval(val[i + 1]) * 16 + hexval(val[i + 2]));
+		char ch = val[i];
+		if (ch == '%' && i + 2 < vlen && hexval(val[i + 1]) >= 0 && hexval(val[i + 2]) >= 0) {
+			ch = (char)(hexval(val[i + 1]) * 16 + hexval(val[i + 2]));
 			i += 2;
-		} else {
-			buf[n++] = val[i];
 		}
+		if (n + 1 >= sizeof buf || !((ch >= '0' && ch <= '9') || ch == ','))
+			return -1;
+		buf[n++] = ch;
 	}
 	buf[n] = '\0';
 	size_t count = 0;

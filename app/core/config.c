@@ -190,6 +190,16 @@ int config_parse(stk_config *c, const char *text, size_t len, bool (*pinned)(con
 		if (vend - v >= 2 && text[v] == '"' && text[vend - 1] == '"') {
 			v++;
 			vend--;
+		} else {
+			/* Unquoted: " #" starts a comment, so a value never silently
+			 * swallows the note written after it. Quote to keep a '#'. */
+			for (size_t i = v; i < vend; i++)
+				if (text[i] == '#' && i > v && isspace((unsigned char)text[i - 1])) {
+					vend = i;
+					break;
+				}
+			while (vend > v && isspace((unsigned char)text[vend - 1]))
+				vend--;
 		}
 		if (vend - v >= sizeof value || memchr(text + v, '\0', vend - v) != NULL) {
 			snprintf(err, errlen, "line %d: value too long or not text", lineno);

@@ -38,8 +38,9 @@ void config_defaults(stk_config *c);
  * for an unknown key or a bad value (the config is then unchanged). */
 int config_set(stk_config *c, const char *key, const char *value, char *err, size_t errlen);
 
-/* Parse conf file text: KEY=VALUE lines, '#' comments, blank lines, optional
- * double quotes around the value. Keys already pinned by `pinned` (the
+/* Parse conf file text: KEY=VALUE lines, '#' comments (also after an
+ * unquoted value, following a space), blank lines, optional double quotes
+ * around the value. Keys already pinned by `pinned` (the
  * environment) are skipped. 0, or -1 naming the bad line in err. */
 int config_parse(stk_config *c, const char *text, size_t len, bool (*pinned)(const char *key),
 		 char *err, size_t errlen);

@@ -159,7 +159,9 @@ int db_ensure(db *d)
 
 int db_simple(db *d, const char *sql)
 {
-	if (d->conn == NULL)
+	/* Connect on first use: a request that never needs the database (a
+	 * refused one) never waits for it. */
+	if (d->conn == NULL && db_ensure(d) != DB_OK)
 		return DB_ERR_GONE;
 	if (mysql_query(d->conn, sql) != 0)
 		return settle(d, classify(d, mysql_errno(d->conn), mysql_error(d->conn)));
@@ -328,7 +330,7 @@ static int exec_once(db *d, const char *sql, const db_param *params, size_t npar
 		rows = &scratch;
 	else
 		memset(rows, 0, sizeof *rows);
-	if (d->conn == NULL)
+	if (d->conn == NULL && db_ensure(d) != DB_OK)
 		return DB_ERR_GONE;
 	int rc = DB_OK;
 	MYSQL_STMT *s = stmt_get(d, sql, &rc);

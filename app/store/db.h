@@ -57,7 +57,8 @@ static inline const db_value *db_at(const db_rows *r, size_t row, size_t col)
 db *db_new(const stk_config *cfg);
 void db_free(db *d);
 
-/* Connect if not connected. DB_OK or DB_ERR_GONE. */
+/* Connect if not connected. DB_OK or DB_ERR_GONE. db_exec and db_simple
+ * call it themselves on first use. */
 int db_ensure(db *d);
 bool db_connected(const db *d);
 uint64_t db_reconnects(const db *d);

@@ -32,6 +32,10 @@ int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats
 	int64_t start = clock_mono_ms();
 	for (long attempt = 0;; attempt++) {
 		int rc = db_simple(d, "START TRANSACTION");
+		/* A connection that died while idle (a database restart) fails
+		 * here, before anything ran: reconnect and go on. */
+		if (rc == DB_ERR_GONE && attempt == 0 && db_ensure(d) == DB_OK)
+			rc = db_simple(d, "START TRANSACTION");
 		if (rc == DB_OK)
 			rc = body(d, ctx);
 		if (rc == DB_OK) {

@@ -24,6 +24,26 @@ sys.path.insert(0, HERE)
 LAST = ["test_db_outage", "test_master"]
 
 
+class SafeStream:
+    """Failure messages may quote raw bytes from the service (NUL, control characters, lone surrogates):
+    escape them so the output stays text (grep must still find the summary line) and printing cannot fail."""
+
+    _table = {c: "\\x%02x" % c for c in list(range(0x20)) + [0x7F] if c not in (0x09, 0x0A)}
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def write(self, s):
+        s = s.translate(self._table).encode("utf-8", "backslashreplace").decode("utf-8")
+        return self.raw.write(s)
+
+    def flush(self):
+        self.raw.flush()
+
+    def writeln(self, s=""):
+        self.write(s + "\n")
+
+
 class Result(unittest.TextTestResult):
     """Counts each test once: failed if its body, a subtest or tearDown failed."""
 
@@ -103,7 +123,7 @@ def main():
         suite.addTests(loader.loadTestsFromName(n))
 
     t0 = time.monotonic()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2 if args.v else 1, resultclass=Result,
+    runner = unittest.TextTestRunner(stream=SafeStream(sys.stdout), verbosity=2 if args.v else 1, resultclass=Result,
                                      failfast=args.failfast)
     result = runner.run(suite)
     counts = {"pass": 0, "fail": 0, "skip": 0}

@@ -63,6 +63,35 @@ class Products(StockdTest):
                 self.assertEqual((got["sku"], got["name"]), (sku, name))
 
 
+    def test_nul_and_surrogate_escapes(self):
+        # "\u0000" is valid JSON: either stored and returned exactly (C strings truncate it) or refused as a 400
+        for field in ("sku", "name"):
+            for val in ["nul\u0000x-" + uid(), "\u0000" + uid()]:
+                with self.subTest(field=field, val=val):
+                    body = {"sku": "Z-" + uid(), "name": "nul test", "price_cents": 1, "stock": 1}
+                    body[field] = val
+                    r = post("/api/admin/products", body)
+                    if r.status == 400:
+                        api_error(r, 400, "invalid_request", field)
+                        continue
+                    p = ok(r, 201)
+                    self.assertEqual(p[field], val, "returned exactly")
+                    self.assertEqual(product(p["id"])[field], val, "GET returns it exactly")
+        # a lone surrogate escape is no character at all: nothing can store it exactly, so it is a 400
+        n = db_int("SELECT COUNT(*) FROM products")
+        for raw in ['"\\ud800x"', '"\\udc00"', '"x\\ud83d"', '"\\ud83d\\u0041"']:
+            with self.subTest(name=raw):
+                r = post("/api/admin/products", None,
+                         raw='{"sku":"S-%s","name":%s,"price_cents":1,"stock":1}' % (uid(), raw),
+                         headers={"Content-Type": "application/json"})
+                err = api_error(r, 400, "invalid_request")
+                self.assertIn(err.get("field"), ("name", "body"))
+        self.assertEqual(db_int("SELECT COUNT(*) FROM products"), n)
+        # a proper surrogate pair is one character
+        p = make_product(sku="P-" + uid(), name="\U0001F455")
+        self.assertEqual(product(p["id"])["name"], "\U0001F455")
+
+
 class StockChanges(StockdTest):
     def test_set_and_delta(self):
         p = make_product(stock=10)

@@ -45,8 +45,12 @@ class DbOutage(StockdTest):
             self.assertLess(r.elapsed, 5.0)
             self.assertEqual(get("/healthz").status, 200)
             self.assertIn("stockd_workers", metrics())
-            # shape errors need no database
-            api_error(add(cid, pid, 0), 400, "invalid_request", "quantity")
+            # shape is checked first and needs no database: a bad request is still a 400
+            for name, call in [("add quantity 0", lambda: add(cid, pid, 0)),
+                               ("reserve not an object", lambda: post("/api/stock/reserve", [])),
+                               ("product id malformed", lambda: add(cid, "1", 1))]:
+                with self.subTest(name):
+                    api_error(call(), 400, "invalid_request")
         finally:
             stack("db-start")
         # back within ~10 s, same master, no restart

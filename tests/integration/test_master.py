@@ -7,9 +7,10 @@ import os
 import signal
 import threading
 import time
+import uuid
 
-from lib import (StockdTest, add, app_pid, get, hold_qty, make_product, metric, metrics, new_cart, ok, product,
-                 reserve, sighup_and_wait, stack, wait_until, worker_pids, db_lock_product)
+from lib import (StockdTest, add, app_pid, conf, db_lock_product, get, hold_qty, item, make_product, metric, metrics,
+                 new_cart, ok, product, reserve, sighup_and_wait, snapshot, stack, wait_until, worker_pids)
 
 
 def alive(pid):
@@ -22,16 +23,29 @@ def alive(pid):
         return True
 
 
+def wchan(pid):
+    try:
+        with open("/proc/%d/wchan" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def pick_worker(pids):
-    """A request-serving child: prefer one whose title says worker."""
+    """A request-serving child, not a helper (e.g. a sweeper asleep in nanosleep): an idle worker waits in
+    accept() on the unix socket."""
     for pid in pids:
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                if b"worker" in f.read():
-                    return pid
-        except OSError:
-            pass
+        if wchan(pid) in ("__skb_wait_for_more_packets", "inet_csk_accept") or "accept" in wchan(pid):
+            return pid
     return pids[0]
+
+
+def busy_worker(timeout=3):
+    """The child that is waiting on MariaDB (a reply from the database: poll), not in accept() or asleep."""
+    def find():
+        busy = [p for p in worker_pids() if wchan(p).startswith(("poll_schedule", "unix_stream", "wait_woken"))]
+        return busy[0] if len(busy) == 1 else None
+    return wait_until(find, timeout, 0.05, "exactly one worker waiting on the database")
 
 
 class Load:
@@ -113,6 +127,75 @@ class Master(StockdTest):
         self.assertEqual(app_pid(), master, "a reload keeps the master")
         after = set(worker_pids())
         self.assertGreaterEqual(len(after - before), configured, "every worker was replaced")
+
+    def test_c_recycle_drops_nothing(self):
+        recycled = metric(metrics(), "stockd_worker_restarts_total", cause="recycle")
+        n = len(worker_pids())
+        with conf(MAX_REQUESTS=20):
+            with Load(4) as load:
+                time.sleep(2.5)
+            self.assertEqual(load.failures(), [])
+            self.assertGreater(len(load.results), 100)
+            # ~len/20 recycles are due; count a good part of them
+            self.assertGreaterEqual(metric(metrics(), "stockd_worker_restarts_total", cause="recycle") - recycled,
+                                    len(load.results) // 20 // 2)
+        wait_until(lambda: len(worker_pids()) == n, 10, what="pool size back to %d" % n)
+
+    def test_d_request_timeout_kills_stuck_worker(self):
+        p = make_product(stock=5)
+        cid = new_cart()
+        key = {"Idempotency-Key": "timeout-" + uuid.uuid4().hex}
+        n = len(worker_pids())
+        with conf(REQUEST_TIMEOUT=500):
+            timeouts = metric(metrics(), "stockd_worker_restarts_total", cause="timeout")
+            lock = db_lock_product(p["id"], 3)
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            r = reserve(cid, p["id"], 1, headers=key)  # stuck on the row lock past REQUEST_TIMEOUT
+            took = time.monotonic() - t0
+            self.assertIn(r.status, (502, 504), r)
+            self.assertLess(took, 2.5, "the stuck worker is killed near REQUEST_TIMEOUT")
+            lock.wait(30)
+            wait_until(lambda: metric(metrics(), "stockd_worker_restarts_total", cause="timeout") >= timeouts + 1,
+                       5, what="the timeout restart to be counted")
+            wait_until(lambda: len(worker_pids()) == n, 10, what="pool size back to %d" % n)
+            # the killed request changed nothing; its key is free again once its claim is older than the timeout
+            self.assertEqual(hold_qty(cid, p["id"]), 0)
+            self.assertEqual(product(p["id"])["reserved"], 0)
+            time.sleep(0.6)
+            self.assertEqual(ok(reserve(cid, p["id"], 1, headers=key))["reserved"], 1)
+
+    def test_e_crash_mid_transaction_changes_nothing(self):
+        p = make_product(stock=5)
+        cid = new_cart()
+        ok(add(cid, p["id"], 1, dec=True))
+        before = snapshot([p["id"]], [cid])
+        key = {"Idempotency-Key": "crash-" + uuid.uuid4().hex}
+        crashes = metric(metrics(), "stockd_worker_restarts_total", cause="crash")
+        with conf(REQUEST_TIMEOUT=3000):
+            lock = db_lock_product(p["id"], 1.5)
+            time.sleep(0.3)
+            result = []
+            t = threading.Thread(target=lambda: result.append(add(cid, p["id"], 2, dec=True, headers=key)))
+            t.start()
+            victim = busy_worker()
+            os.kill(victim, signal.SIGKILL)
+            t.join(30)
+            lock.wait(30)
+            self.assertEqual(result[0].status, 502, result[0])
+            # invariant 4: the failed request changed nothing
+            self.assertEqual(snapshot([p["id"]], [cid]), before)
+            self.assertGreaterEqual(metric(metrics(), "stockd_worker_restarts_total", cause="crash"), crashes + 1)
+            # the retry with the same key may be told "in progress" until the dead claim is stale, then it runs once
+
+            def retry():
+                r = add(cid, p["id"], 2, dec=True, headers=key)
+                if r.status == 409 and r.error and r.error.get("code") == "idempotency_key_in_progress":
+                    return None
+                return r
+            r = wait_until(retry, 8, 0.25, "the retried key to run")
+            self.assertEqual(item(ok(r), p["id"])["quantity"], 3)
+            self.assertEqual((hold_qty(cid, p["id"]), product(p["id"])["reserved"]), (3, 3))
 
     def test_z_sigterm_finishes_in_flight_request(self):
         # last in this module: it stops the master, then starts it again

@@ -34,6 +34,22 @@ static char *repeat(const char *unit, size_t n)
 	return s;
 }
 
+/* s with bytes outside printable ASCII as \xNN, for failure messages. */
+static const char *show(const char *s, size_t len)
+{
+	static char buf[512];
+	size_t n = 0;
+	for (size_t i = 0; i < len && n + 5 < sizeof buf; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f)
+			buf[n++] = (char)c;
+		else
+			n += (size_t)snprintf(buf + n, sizeof buf - n, "\\x%02x", c);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static json_object *must_parse(const char *body)
 {
 	json_object *o = parse_json_object(body, strlen(body));
@@ -60,7 +76,7 @@ static void parse_accepts_objects(void **state)
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		json_object *o = parse_json_object(ok[i].body, raw_len(ok[i]));
 		if (o == NULL || !json_object_is_type(o, json_type_object)) {
-			print_error("row %zu: %s should parse as an object\n", i, ok[i].body);
+			print_error("row %zu: %s should parse as an object\n", i, show(ok[i].body, raw_len(ok[i])));
 			bad++;
 		}
 		json_object_put(o);
@@ -86,7 +102,7 @@ static void parse_rejects_non_objects(void **state)
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
 		json_object *o = parse_json_object(no[i].body, raw_len(no[i]));
 		if (o != NULL) {
-			print_error("row %zu: %s should be refused\n", i, no[i].body);
+			print_error("row %zu: %s should be refused\n", i, show(no[i].body, raw_len(no[i])));
 			json_object_put(o);
 			bad++;
 		}
@@ -109,7 +125,7 @@ static void parse_rejects_lax_json(void **state)
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
 		json_object *o = parse_json_object(no[i], strlen(no[i]));
 		if (o != NULL) {
-			print_error("row %zu: %s is not JSON but was accepted\n", i, no[i]);
+			print_error("row %zu: %s is not JSON but was accepted\n", i, show(no[i], strlen(no[i])));
 			json_object_put(o);
 			bad++;
 		}
@@ -133,7 +149,7 @@ static void parse_rejects_invalid_utf8_forms(void **state)
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
 		json_object *o = parse_json_object(no[i], strlen(no[i]));
 		if (o != NULL) {
-			print_error("row %zu: invalid UTF-8 accepted\n", i);
+			print_error("row %zu: %s: invalid UTF-8 accepted\n", i, show(no[i], strlen(no[i])));
 			json_object_put(o);
 			bad++;
 		}
@@ -160,7 +176,7 @@ static void cart_ids(void **state)
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
 		if (valid_cart_id(rows[i].s.body, raw_len(rows[i].s)) != rows[i].ok)
-			fail_msg("row %zu: %s", i, rows[i].s.body);
+			fail_msg("row %zu: %s", i, show(rows[i].s.body, raw_len(rows[i].s)));
 }
 
 static void product_ids(void **state)
@@ -204,7 +220,7 @@ static void idempotency_keys(void **state)
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
 		if (valid_idempotency_key(rows[i].s) != rows[i].ok)
-			fail_msg("row %zu: \"%s\"", i, rows[i].s);
+			fail_msg("row %zu: \"%s\"", i, show(rows[i].s, strlen(rows[i].s)));
 	free(k64);
 	free(k65);
 }
@@ -247,7 +263,8 @@ static void utf8_counts(void **state)
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		long got = utf8_chars(rows[i].s.body, raw_len(rows[i].s));
 		if (got != rows[i].want) {
-			print_error("row %zu: got %ld want %ld\n", i, got, rows[i].want);
+			print_error("row %zu: %s: got %ld want %ld\n", i, show(rows[i].s.body, raw_len(rows[i].s)), got,
+				    rows[i].want);
 			bad++;
 		}
 	}

@@ -1,0 +1,197 @@
+#include "api/json_strict.h"
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+	const unsigned char *p, *end;
+	int depth;
+} scan;
+
+static bool value(scan *s);
+
+static void skip_ws(scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static bool literal(scan *s, const char *word)
+{
+	size_t n = strlen(word);
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+		return false;
+	s->p += n;
+	return true;
+}
+
+static bool digits(scan *s)
+{
+	const unsigned char *start = s->p;
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	return s->p > start;
+}
+
+/* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static bool number(scan *s)
+{
+	if (s->p < s->end && *s->p == '-')
+		s->p++;
+	if (s->p < s->end && *s->p == '0')
+		s->p++;
+	else if (!digits(s))
+		return false;
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (!digits(s))
+			return false;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (!digits(s))
+			return false;
+	}
+	return true;
+}
+
+static bool is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* One UTF-8 sequence starting at s->p (lead byte >= 0x80): shortest form,
+ * no surrogates, at most U+10FFFF. */
+static bool utf8_seq(scan *s)
+{
+	unsigned char c = *s->p;
+	size_t n;
+	uint32_t cp;
+	if ((c & 0xe0) == 0xc0)
+		n = 2, cp = c & 0x1f;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, cp = c & 0x0f;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, cp = c & 0x07;
+	else
+		return false;
+	if ((size_t)(s->end - s->p) < n)
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		if ((s->p[i] & 0xc0) != 0x80)
+			return false;
+		cp = (cp << 6) | (s->p[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return false;
+	s->p += n;
+	return true;
+}
+
+static bool string(scan *s)
+{
+	s->p++; /* the opening quote */
+	while (s->p < s->end) {
+		unsigned char c = *s->p;
+		if (c == '"') {
+			s->p++;
+			return true;
+		}
+		if (c < 0x20)
+			return false; /* control characters must be escaped */
+		if (c == '\\') {
+			s->p++;
+			if (s->p >= s->end)
+				return false;
+			c = *s->p++;
+			if (c == 'u') {
+				if (s->end - s->p < 4)
+					return false;
+				for (int i = 0; i < 4; i++)
+					if (!is_hex(s->p[i]))
+						return false;
+				s->p += 4;
+			} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
+				return false;
+			}
+		} else if (c >= 0x80) {
+			if (!utf8_seq(s))
+				return false;
+		} else {
+			s->p++;
+		}
+	}
+	return false;
+}
+
+static bool container(scan *s, unsigned char close, bool is_object)
+{
+	if (++s->depth > JSON_MAX_DEPTH)
+		return false;
+	s->p++; /* '{' or '[' */
+	skip_ws(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		s->depth--;
+		return true;
+	}
+	for (;;) {
+		if (is_object) {
+			if (s->p >= s->end || *s->p != '"' || !string(s))
+				return false;
+			skip_ws(s);
+			if (s->p >= s->end || *s->p != ':')
+				return false;
+			s->p++;
+		}
+		if (!value(s))
+			return false;
+		skip_ws(s);
+		if (s->p >= s->end)
+			return false;
+		if (*s->p == close) {
+			s->p++;
+			s->depth--;
+			return true;
+		}
+		if (*s->p != ',')
+			return false;
+		s->p++;
+		skip_ws(s);
+	}
+}
+
+static bool value(scan *s)
+{
+	skip_ws(s);
+	if (s->p >= s->end)
+		return false;
+	switch (*s->p) {
+	case '{':
+		return container(s, '}', true);
+	case '[':
+		return container(s, ']', false);
+	case '"':
+		return string(s);
+	case 't':
+		return literal(s, "true");
+	case 'f':
+		return literal(s, "false");
+	case 'n':
+		return literal(s, "null");
+	default:
+		return number(s);
+	}
+}
+
+bool json_is_strict(const char *text, size_t len)
+{
+	scan s = { (const unsigned char *)text, (const unsigned char *)text + len, 0 };
+	if (!value(&s))
+		return false;
+	skip_ws(&s);
+	return s.p == s.end;
+}
