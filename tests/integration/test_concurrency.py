@@ -6,8 +6,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, db_consistency, db_int, make_product,
-                 new_cart, ok, product, release, remove, reserve)
+from lib import (StockdTest, add, admin_stock, api_error, checkout, conf, db_consistency, db_int, get, make_product,
+                 new_cart, ok, product, release, remove, reserve, wait_until)
 
 
 def pool_map(n, fn, items):
@@ -64,56 +64,88 @@ class Races(StockdTest):
     def test_mixed_workload(self):
         """16 threads of random reserve/release/add/remove/checkout on 3 hot products, both modes, for ~8 s."""
         hot = [make_product(stock=30, price_cents=100)["id"] for _ in range(3)]
-        deadline = time.monotonic() + 8
-        bad, counts = [], collections.Counter()
-        lock = threading.Lock()
-        expected = {(404, "item_not_in_cart"), (409, "insufficient_stock"), (409, "cart_closed"),
-                    (409, "cart_empty"), (409, "quantity_limit"), (409, "below_reserved")}
-
-        def expected_answer(r, code, mode):
-            if r.status in (200, 201):
-                return code is None
-            if (r.status, code) == (503, "stock_management_disabled"):
-                # only old clients, only on the stock routes
-                return mode == "legacy" and r.path.startswith("/api/stock/")
-            return (r.status, code) in expected
-
-        def worker(i):
-            rnd = random.Random(i)
-            mode = "legacy" if i % 4 == 3 else None  # a quarter of the clients are old ones
-            cid = new_cart(mode=mode)
-            while time.monotonic() < deadline:
-                pid = rnd.choice(hot)
-                op = rnd.random()
-                if op < 0.25:
-                    r = add(cid, pid, rnd.randint(1, 3), dec=rnd.random() < 0.7, mode=mode)
-                elif op < 0.40:
-                    r = remove(cid, pid, rnd.choice([None, 1, 2]), inc=rnd.random() < 0.7, mode=mode)
-                elif op < 0.58 and (mode != "legacy" or op < 0.42):
-                    r = reserve(cid, pid, rnd.randint(1, 3), mode=mode)
-                elif op < 0.70 and (mode != "legacy" or op < 0.60):
-                    r = release(cid, pid, rnd.choice([None, 1, 2]), mode=mode)
-                elif op < 0.78:
-                    r = checkout(cid, mode=mode)
-                    if r.status in (200, 201):
-                        cid = new_cart(mode=mode)
-                elif op < 0.82:
-                    r = admin_stock(pid, delta=rnd.choice([-2, 2, 3]))
-                else:
-                    cart(cid, mode=mode)
-                    continue
-                code = r.error.get("code") if r.error else None
-                with lock:
-                    counts[(r.status, code)] += 1
-                    if not expected_answer(r, code, mode):
-                        bad.append(r)
-
-        with ThreadPoolExecutor(max_workers=16) as ex:
-            list(ex.map(worker, range(16)))
+        bad, counts = mixed_workload(hot, 8)
         self.assertEqual(bad[:5], [], "unexpected answers; counts %s" % dict(counts))
         self.assertGreater(counts[(200, None)], 100, dict(counts))
+        self.check_products(hot)
+
+    def test_mixed_workload_with_expiring_holds(self):
+        """The same with holds expiring every 300 ms: the sweep and the lazy reclaim race the requests."""
+        hot = [make_product(stock=30, price_cents=100)["id"] for _ in range(3)]
+        with conf(STOCK_RESERVATION_TIMEOUT=300, SWEEP_INTERVAL=200):
+            bad, counts = mixed_workload(hot, 5)
+            self.assertEqual(bad[:5], [], "unexpected answers; counts %s" % dict(counts))
+            self.check_products(hot)
+            # soon every hold has expired and been swept
+            wait_until(lambda: db_int("SELECT COUNT(*) FROM stock_holds WHERE product_id IN (%s)"
+                                      % ",".join(map(str, hot))) == 0, 3, what="the sweep to clear every hold")
+            self.assertEqual([product(p)["reserved"] for p in hot], [0, 0, 0])
+        self.check_products(hot)
+
+    def check_products(self, hot):
         self.assertEqual(db_consistency(hot), [])
         for pid in hot:
             got = product(pid)
             self.assertTrue(0 <= got["reserved"] <= got["stock"], got)
             self.assertEqual(got["available"], got["stock"] - got["reserved"])
+
+
+EXPECTED_4XX = {(404, "item_not_in_cart"), (409, "insufficient_stock"), (409, "cart_closed"), (409, "cart_empty"),
+                (409, "quantity_limit"), (409, "below_reserved")}
+
+
+def expected_answer(r, mode):
+    code = r.error.get("code") if r.error else None
+    if r.status in (200, 201):
+        if code is not None or not isinstance(r.json, dict):
+            return False
+        j = r.json
+        if "available" in j and not (j["available"] >= 0 and j["reserved"] >= 0):
+            return False
+        if "warnings" in j and j["status"] == "open":  # a cart view: warnings exactly for the short lines
+            short = sorted(it["product_id"] for it in j["items"] if it["reserved"] < it["quantity"])
+            if sorted(w["product_id"] for w in j["warnings"]) != short:
+                return False
+        return True
+    if (r.status, code) == (503, "stock_management_disabled"):
+        return mode == "legacy" and r.path.startswith("/api/stock/")  # old clients, stock routes only
+    return (r.status, code) in EXPECTED_4XX
+
+
+def mixed_workload(hot, seconds, threads=16):
+    """Random operations from `threads` clients (a quarter legacy) on the hot products; returns (bad, counts)."""
+    deadline = time.monotonic() + seconds
+    bad, counts = [], collections.Counter()
+    lock = threading.Lock()
+
+    def client(i):
+        rnd = random.Random(i)
+        mode = "legacy" if i % 4 == 3 else None
+        cid = new_cart(mode=mode)
+        while time.monotonic() < deadline:
+            pid = rnd.choice(hot)
+            op = rnd.random()
+            if op < 0.25:
+                r = add(cid, pid, rnd.randint(1, 3), dec=rnd.random() < 0.7, mode=mode)
+            elif op < 0.40:
+                r = remove(cid, pid, rnd.choice([None, 1, 2]), inc=rnd.random() < 0.7, mode=mode)
+            elif op < 0.55:
+                r = reserve(cid, pid, rnd.randint(1, 3), mode=mode)
+            elif op < 0.65:
+                r = release(cid, pid, rnd.choice([None, 1, 2]), mode=mode)
+            elif op < 0.75:
+                r = checkout(cid, mode=mode)
+                if r.status in (200, 201):
+                    cid = new_cart(mode=mode)
+            elif op < 0.80:
+                r = admin_stock(pid, delta=rnd.choice([-2, 2, 3]))
+            else:
+                r = get("/api/cart/" + cid, mode=mode)
+            with lock:
+                counts[(r.status, r.error.get("code") if r.error else None)] += 1
+                if not expected_answer(r, mode):
+                    bad.append(r)
+
+    with ThreadPoolExecutor(max_workers=threads) as ex:
+        list(ex.map(client, range(threads)))
+    return bad, counts

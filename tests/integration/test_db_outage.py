@@ -3,10 +3,12 @@
 Runs just before test_master (see run.py): it stops and starts MariaDB.
 """
 
+import os
 import uuid
 
-from lib import (StockdTest, add, admin_stock, api_error, app_pid, cart, checkout, get, hold_qty, line_qty,
-                 make_product, metrics, new_cart, ok, post, product, release, remove, reserve, stack, wait_until)
+from lib import (STACK_DIR, StockdTest, add, admin_stock, api_error, app_pid, cart, checkout, get, hold_qty,
+                 line_qty, make_product, metrics, new_cart, ok, post, product, release, remove, reserve, stack,
+                 wait_until)
 
 
 class DbOutage(StockdTest):
@@ -40,6 +42,11 @@ class DbOutage(StockdTest):
                     r = call()
                     api_error(r, 503, "database_unavailable")
                     self.assertLess(r.elapsed, 5.0, "503 must be prompt")
+            # the app logs the failed request under nginx's request id
+            rid = r.header("X-Request-Id")
+            self.assertTrue(rid)
+            wait_until(lambda: rid in open(os.path.join(STACK_DIR, "log", "stockd.log"), errors="replace").read(), 5,
+                       what="request id %s in the app log" % rid)
             r = get("/readyz")
             self.assertEqual(r.status, 503, r)
             self.assertLess(r.elapsed, 5.0)

@@ -253,6 +253,26 @@ class Battery(StockdTest):
         self.assertEqual(item(cart(c2), p)["reserved"], 1000)
 
 
+    def test_chunked_bodies(self):
+        # HTTP/1.1 clients may send a body without Content-Length; the 64 KiB limit still holds
+        import http.client
+        from lib import HOST, PORT
+        p = make_product(stock=5)["id"]
+        cid = new_cart()
+        body = json.dumps({"cart_id": cid, "product_id": p, "quantity": 1}).encode()
+        for payload, status in [(body, 200), (body + b" " * MAX_BODY, 413)]:
+            conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
+            try:
+                conn.request("POST", "/api/cart/add", body=iter([payload[:10], payload[10:]]), encode_chunked=True,
+                             headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+                r = conn.getresponse()
+                self.assertEqual(r.status, status, r.read()[:300])
+                r.read()
+            finally:
+                conn.close()
+        self.assertEqual(item(cart(cid), p)["quantity"], 1)
+
+
 class Routes(StockdTest):
     def test_unknown_routes_404(self):
         for method, path in [("GET", "/api/nope"), ("GET", "/api"), ("GET", "/api/"), ("GET", "/api/cart/abc/def"),

@@ -1,0 +1,51 @@
+"""Worker lifecycle: recycling after MAX_REQUESTS, and the hard REQUEST_TIMEOUT."""
+
+import time
+
+from lib import (StockdTest, conf, db_lock_product, get, make_product, metric, metrics, new_cart, ok, product,
+                 reserve, snapshot, wait_until, worker_pids)
+
+
+class Recycle(StockdTest):
+    def test_workers_recycle_without_failing_a_request(self):
+        before = metric(metrics(), "stockd_worker_restarts_total", cause="recycle")
+        crashes = metric(metrics(), "stockd_worker_restarts_total", cause="crash")
+        pid = make_product(stock=5)["id"]
+        with conf(MAX_REQUESTS=10):
+            pids_before = set(worker_pids())
+            # 120 requests over 4 workers: each worker must go round several times.
+            for _ in range(120):
+                ok(get("/api/products/%d" % pid))
+            wait_until(lambda: metric(metrics(), "stockd_worker_restarts_total", cause="recycle") >= before + 4,
+                       10, what="recycled workers")
+            self.assertTrue(set(worker_pids()) - pids_before, "no worker was replaced")
+        self.assertEqual(metric(metrics(), "stockd_worker_restarts_total", cause="crash"), crashes,
+                         "a recycle was counted as a crash")
+
+
+class RequestTimeout(StockdTest):
+    def test_stuck_request_kills_its_worker_and_changes_nothing(self):
+        pid = make_product(stock=5)["id"]
+        cid = new_cart()
+        with conf(REQUEST_TIMEOUT=400):
+            before = metric(metrics(), "stockd_worker_restarts_total", cause="timeout")
+            snap = snapshot([pid], [cid])
+            locker = db_lock_product(pid, 3)
+            try:
+                time.sleep(0.3)  # the row lock is held from now on
+                started = time.monotonic()
+                r = reserve(cid, pid, 1)
+                took = time.monotonic() - started
+            finally:
+                locker.wait(10)
+            # The worker was killed mid-request: nginx answers 502 in JSON, well before the lock went away.
+            self.assertEqual(r.status, 502, r)
+            self.assertEqual(r.error["code"], "bad_gateway")
+            self.assertLess(took, 2.5)
+            wait_until(lambda: metric(metrics(), "stockd_worker_restarts_total", cause="timeout") == before + 1,
+                       5, what="timeout restart counted")
+            # The killed transaction was rolled back by the database.
+            self.assertEqual(snapshot([pid], [cid]), snap)
+            self.assertEqual(product(pid)["reserved"], 0)
+            # And the pool is whole again.
+            ok(reserve(cid, pid, 1))
