@@ -181,6 +181,12 @@ class Metrics(StockdTest):
                 self.assertEqual(metric(m1, "stockd_requests_total", route="cart_add", status=status)
                                  - metric(m0, "stockd_requests_total", route="cart_add", status=status), 1)
         self.assertGreaterEqual(metric(m1, "stockd_workers"), 1)
+        # aggregated over all workers: 40 reads spread over the pool all count
+        for _ in range(40):
+            ok(get("/api/products/%d" % p["id"]))
+        m2 = metrics()
+        self.assertEqual(metric(m2, "stockd_requests_total", route="product_get", status="200")
+                         - metric(m1, "stockd_requests_total", route="product_get", status="200"), 40)
         self.assertIn("stockd_config_generation", m1)
         self.assertEqual(m1.get("stockd_reload_in_progress"), 0)
         r = get("/metrics")

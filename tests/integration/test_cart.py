@@ -1,6 +1,6 @@
 """Carts: create, view, add, remove, warnings, limits, closed and empty carts."""
 
-from lib import (HEX32, MAX_ID, StockdTest, TS_RE, add, api_error, cart, checkout, conf, db, db_int,
+from lib import (HEX32, MAX_ID, StockdTest, TS_RE, add, api_error, cart, checkout, conf, db, db_int, expire_holds,
                  get, hold_qty, item, line_qty, make_product, new_cart, ok, post, product, release, remove,
                  reserve, snapshot, warned)
 
@@ -320,6 +320,26 @@ class LoweredLimits(StockdTest):
         ok(remove(cid, a["id"]))
         ok(add(cid, d["id"], 1))
         self.assertEqual([it["product_id"] for it in cart(cid)["items"]], sorted([b["id"], c["id"], d["id"]]))
+
+    def test_expired_holds_do_not_count(self):
+        # invariant 5: an expired hold never blocks anyone, its own cart included
+        p = make_product(stock=50)
+        cid = new_cart()
+        ok(reserve(cid, p["id"], 5))
+        expire_holds(cid)
+        self.assertEqual(ok(reserve(cid, p["id"], 5))["reserved"], 5)
+        expire_holds(cid)
+        ok(add(cid, p["id"], 5, dec=True))
+        self.assertEqual(hold_qty(cid, p["id"]), 5)
+        # a product held only by an expired hold is not in the cart any more: it takes no line slot
+        a, b, c, d = [make_product(stock=10)["id"] for _ in range(4)]
+        c2 = new_cart()
+        ok(add(c2, a, 1))
+        ok(add(c2, b, 1))
+        ok(reserve(c2, c, 1))
+        expire_holds(c2, c)
+        ok(add(c2, d, 1))
+        self.assertEqual([it["product_id"] for it in cart(c2)["items"]], [a, b, d])
 
     def test_hold_limit_in_one_request(self):
         # one request past the lowered limit (still a valid quantity) changes nothing

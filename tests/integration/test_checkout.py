@@ -1,7 +1,7 @@
 """Checkout: sells holds first, all lines or none, releases surplus holds, repeats answer the same order."""
 
-from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, db, db_int, hold_qty, make_product, new_cart, ok,
-                 product, release, reserve, snapshot)
+from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, db, db_int, hold_qty, make_product,
+                 new_cart, ok, product, release, reserve, snapshot)
 
 ORDER_KEYS = {"order_id", "cart_id", "items", "total_cents"}
 

@@ -50,6 +50,15 @@ class Races(StockdTest):
         self.assertEqual(db_int("SELECT SUM(quantity) FROM order_items WHERE product_id=%d" % p["id"]), 5)
         self.assertEqual(db_consistency([p["id"]]), [])
 
+    def test_concurrent_adds_same_line(self):
+        # no lost update on one cart line: 10 clients add 1 unit 5 times each, half with a hold
+        p = make_product(stock=100)
+        cid = new_cart()
+        pool_map(10, lambda i: [ok(add(cid, p["id"], 1, dec=(i % 2 == 0))) for _ in range(5)], range(10))
+        it = [x for x in ok(get("/api/cart/" + cid))["items"] if x["product_id"] == p["id"]][0]
+        self.assertEqual((it["quantity"], it["reserved"]), (50, 25))
+        self.assertEqual(product(p["id"])["reserved"], 25)
+
     def test_same_cart_concurrent_checkouts(self):
         # one order: one 201, every other attempt the 200 repeat of the same order
         p = make_product(stock=10)
@@ -65,6 +74,14 @@ class Races(StockdTest):
         """16 threads of random reserve/release/add/remove/checkout on 3 hot products, both modes, for ~8 s."""
         hot = [make_product(stock=30, price_cents=100)["id"] for _ in range(3)]
         bad, counts = mixed_workload(hot, 8)
+        self.assertEqual(bad[:5], [], "unexpected answers; counts %s" % dict(counts))
+        self.assertGreater(counts[(200, None)], 100, dict(counts))
+        self.check_products(hot)
+
+    def test_mixed_workload_shared_carts(self):
+        """16 threads sharing 6 carts (two of them legacy): cart-level races on lines, holds and checkout."""
+        hot = [make_product(stock=30, price_cents=100)["id"] for _ in range(3)]
+        bad, counts = mixed_workload(hot, 6, shared_carts=6)
         self.assertEqual(bad[:5], [], "unexpected answers; counts %s" % dict(counts))
         self.assertGreater(counts[(200, None)], 100, dict(counts))
         self.check_products(hot)
@@ -112,17 +129,25 @@ def expected_answer(r, mode):
     return (r.status, code) in EXPECTED_4XX
 
 
-def mixed_workload(hot, seconds, threads=16):
-    """Random operations from `threads` clients (a quarter legacy) on the hot products; returns (bad, counts)."""
+def mixed_workload(hot, seconds, threads=16, shared_carts=0):
+    """Random operations from `threads` clients (a quarter legacy) on the hot products; returns (bad, counts).
+    With shared_carts=N the clients share N carts (a third of them legacy), replaced when checked out."""
     deadline = time.monotonic() + seconds
     bad, counts = [], collections.Counter()
     lock = threading.Lock()
+    pool = [[new_cart(mode="legacy" if j % 3 == 2 else None), "legacy" if j % 3 == 2 else None]
+            for j in range(shared_carts)]
 
     def client(i):
         rnd = random.Random(i)
         mode = "legacy" if i % 4 == 3 else None
         cid = new_cart(mode=mode)
+        slot = None
         while time.monotonic() < deadline:
+            if pool:
+                slot = rnd.randrange(len(pool))
+                with lock:
+                    cid, mode = pool[slot]
             pid = rnd.choice(hot)
             op = rnd.random()
             if op < 0.25:
@@ -136,7 +161,13 @@ def mixed_workload(hot, seconds, threads=16):
             elif op < 0.75:
                 r = checkout(cid, mode=mode)
                 if r.status in (200, 201):
-                    cid = new_cart(mode=mode)
+                    fresh = new_cart(mode=mode)
+                    if pool:
+                        with lock:
+                            if pool[slot][0] == cid:
+                                pool[slot][0] = fresh
+                    else:
+                        cid = fresh
             elif op < 0.80:
                 r = admin_stock(pid, delta=rnd.choice([-2, 2, 3]))
             else:

@@ -96,6 +96,7 @@ class Master(StockdTest):
         before = worker_pids()
         self.assertGreaterEqual(len(before), configured, "children %s, WORKERS %d" % (before, configured))
         crashes = metric(m0, "stockd_worker_restarts_total", cause="crash")
+        served0 = metric(m0, "stockd_requests_total")
         victim = pick_worker(before)
         with Load(4) as load:
             time.sleep(1.0)
@@ -111,6 +112,9 @@ class Master(StockdTest):
                    what="the pool back to %d children" % len(before))
         m1 = metrics()
         self.assertGreaterEqual(metric(m1, "stockd_worker_restarts_total", cause="crash"), crashes + 1)
+        # counters are kept across a worker's death: every answer the app gave is still counted
+        answered = len([r for r in load.results if r.status != 502])
+        self.assertGreaterEqual(metric(m1, "stockd_requests_total") - served0, answered)
         self.assertEqual(metric(m1, "stockd_workers"), configured)
         ok(get("/api/products/%d" % load.pid))
 
@@ -128,8 +132,37 @@ class Master(StockdTest):
         after = set(worker_pids())
         self.assertGreaterEqual(len(after - before), configured, "every worker was replaced")
 
+    def test_b2_reload_waits_for_in_flight_request(self):
+        # a worker retired by a reload finishes the request it is serving
+        p = make_product(stock=5)
+        cid = new_cart()
+        lock = db_lock_product(p["id"], 1.0)
+        result = []
+        time.sleep(0.3)
+        t = threading.Thread(target=lambda: result.append(reserve(cid, p["id"], 1)))
+        t.start()
+        busy_worker()
+        sighup_and_wait()
+        t.join(30)
+        lock.wait(30)
+        self.assertEqual(ok(result[0])["reserved"], 1)
+        self.assertEqual(hold_qty(cid, p["id"]), 1)
+
+    def test_b3_reload_resizes_pool(self):
+        configured = int(metric(metrics(), "stockd_workers"))
+        helpers = len(worker_pids()) - configured  # e.g. a sweeper process
+        target = 2 if configured != 2 else 3
+        with Load(2) as load:
+            with conf(WORKERS=target):
+                self.assertEqual(metric(metrics(), "stockd_workers"), target)
+                wait_until(lambda: len(worker_pids()) == target + helpers, 10, what="%d workers" % target)
+            wait_until(lambda: len(worker_pids()) == configured + helpers, 10, what="%d workers" % configured)
+        self.assertEqual(metric(metrics(), "stockd_workers"), configured)
+        self.assertEqual(load.failures(), [])
+
     def test_c_recycle_drops_nothing(self):
         recycled = metric(metrics(), "stockd_worker_restarts_total", cause="recycle")
+        served0 = metric(metrics(), "stockd_requests_total")
         n = len(worker_pids())
         with conf(MAX_REQUESTS=20):
             with Load(4) as load:
@@ -139,6 +172,8 @@ class Master(StockdTest):
             # ~len/20 recycles are due; count a good part of them
             self.assertGreaterEqual(metric(metrics(), "stockd_worker_restarts_total", cause="recycle") - recycled,
                                     len(load.results) // 20 // 2)
+            # recycled workers' counts are not lost
+            self.assertGreaterEqual(metric(metrics(), "stockd_requests_total") - served0, len(load.results))
         wait_until(lambda: len(worker_pids()) == n, 10, what="pool size back to %d" % n)
 
     def test_d_request_timeout_kills_stuck_worker(self):

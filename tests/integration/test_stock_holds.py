@@ -2,7 +2,7 @@
 
 import time
 
-from lib import (MAX_ID, StockdTest, add, admin_stock, api_error, cart, checkout, conf, conf_value, hold_qty,
+from lib import (MAX_ID, StockdTest, add, admin_stock, api_error, cart, checkout, conf, conf_value, db_int, hold_qty,
                  item, make_product, new_cart, now_ms, ok, product, release, reserve, run_threads, snapshot,
                  ts_ms)
 
@@ -50,6 +50,14 @@ class ReserveRelease(StockdTest):
         self.assertEqual((r["reserved"], r["reserved_until"], r["available"]), (0, None, 9))
         # the line stays; only the hold went
         self.assertEqual(item(cart(cid), p["id"])["quantity"], 4)
+
+    def test_reserved_until_is_the_stored_expiry(self):
+        p = make_product(stock=9)
+        cid = new_cart()
+        r = ok(reserve(cid, p["id"], 1))
+        stored = db_int("SELECT expires_at_ms FROM stock_holds WHERE cart_id='%s' AND product_id=%d" % (cid, p["id"]))
+        self.assertEqual(ts_ms(r["reserved_until"]), stored)
+        self.assertEqual(ts_ms(item(cart(cid), p["id"])["reserved_until"]), stored)
 
     def test_reserve_restarts_timeout(self):
         p = make_product(stock=9)

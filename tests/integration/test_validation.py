@@ -253,6 +253,15 @@ class Battery(StockdTest):
         self.assertEqual(item(cart(c2), p)["reserved"], 1000)
 
 
+    def test_query_strings_do_not_change_the_route(self):
+        p = make_product(stock=5)["id"]
+        cid = new_cart()
+        ok(request("POST", "/api/cart/add?utm=x", raw=obj({"cart_id": s(cid), "product_id": str(p), "quantity": "1"}),
+                   headers={"Content-Type": "application/json"}))
+        self.assertEqual(ok(request("GET", "/api/products/%d?x=1" % p))["id"], p)
+        self.assertEqual(ok(request("GET", "/api/cart/%s?x" % cid))["items"][0]["quantity"], 1)
+        self.assertEqual(len(ok(request("GET", "/api/stock?x=2&ids=%d" % p))["items"]), 1)
+
     def test_chunked_bodies(self):
         # HTTP/1.1 clients may send a body without Content-Length; the 64 KiB limit still holds
         import http.client
