@@ -62,6 +62,22 @@ static bool is_hex(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* Four hex digits after "\\u": their value, or -1. */
+static long hex4(scan *s)
+{
+	if (s->end - s->p < 4)
+		return -1;
+	long v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned char c = s->p[i];
+		if (!is_hex(c))
+			return -1;
+		v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	s->p += 4;
+	return v;
+}
+
 /* One UTF-8 sequence starting at s->p (lead byte >= 0x80): shortest form,
  * no surrogates, at most U+10FFFF. */
 static bool utf8_seq(scan *s)
@@ -108,12 +124,22 @@ static bool string(scan *s)
 				return false;
 			c = *s->p++;
 			if (c == 'u') {
-				if (s->end - s->p < 4)
+				long u = hex4(s);
+				if (u < 0)
 					return false;
-				for (int i = 0; i < 4; i++)
-					if (!is_hex(s->p[i]))
+				/* I-JSON (RFC 7493): a surrogate escape must be a high one
+				 * followed by a low one; a lone half can't be stored as
+				 * UTF-8, so it could never be returned exactly. */
+				if (u >= 0xdc00 && u <= 0xdfff)
+					return false;
+				if (u >= 0xd800 && u <= 0xdbff) {
+					if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
 						return false;
-				s->p += 4;
+					s->p += 2;
+					long lo = hex4(s);
+					if (lo < 0xdc00 || lo > 0xdfff)
+						return false;
+				}
 			} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
 				return false;
 			}

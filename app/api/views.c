@@ -14,8 +14,9 @@ json_object *view_product(const product *p)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(p->id));
-	json_object_object_add(o, "sku", json_object_new_string(p->sku));
-	json_object_object_add(o, "name", json_object_new_string(p->name));
+	/* With their lengths: text is returned exactly, even with a NUL in it. */
+	json_object_object_add(o, "sku", json_object_new_string_len(p->sku, (int)p->sku_len));
+	json_object_object_add(o, "name", json_object_new_string_len(p->name, (int)p->name_len));
 	json_object_object_add(o, "price_cents", json_object_new_int64(p->price_cents));
 	json_object_object_add(o, "stock", json_object_new_int64(p->stock));
 	json_object_object_add(o, "reserved", json_object_new_int64(p->reserved));

@@ -44,7 +44,8 @@ static inline txn_policy dom_policy(const dom_ctx *c)
 
 typedef struct {
 	int64_t id;
-	char *sku, *name; /* owned; product_free() */
+	char *sku, *name; /* owned; product_free(); may hold NUL bytes */
+	size_t sku_len, name_len;
 	int64_t price_cents, stock, reserved;
 } product;
 

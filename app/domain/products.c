@@ -34,7 +34,9 @@ static void product_from_row(db_rows *r, size_t i, product *out)
 {
 	out->id = db_at(r, i, 0)->i;
 	out->sku = r->v[i * r->ncols + 1].s;
+	out->sku_len = r->v[i * r->ncols + 1].len;
 	out->name = r->v[i * r->ncols + 2].s;
+	out->name_len = r->v[i * r->ncols + 2].len;
 	r->v[i * r->ncols + 1].s = NULL;
 	r->v[i * r->ncols + 2].s = NULL;
 	out->price_cents = db_at(r, i, 3)->i;

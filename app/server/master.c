@@ -1,6 +1,7 @@
 #include "server/master.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,12 @@ typedef struct {
 	int64_t next_spawn_ms;  /* crash-loop back-off: no spawn before this */
 	int stopping;
 	int64_t stop_deadline_ms, last_signal_ms;
+	/* Binary upgrade (SIGUSR2), the nginx way: this master execs the new
+	 * binary with the listening socket; the new master, once its workers
+	 * accept, tells this one to drain and exit. */
+	pid_t successor;        /* the new master we started, while it starts */
+	int handed_over;        /* the socket now belongs to the successor */
+	pid_t predecessor;      /* the old master to retire once we are ready */
 } master;
 
 static pid_t spawn(master *m, int slot, child_kind kind)
@@ -91,6 +98,12 @@ static void reap(master *m)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->successor) {
+			/* The new master died before taking over: we keep serving. */
+			log_error("upgrade failed: new master %d exited (status %d); still serving", (int)pid, status);
+			m->successor = 0;
+			continue;
+		}
 		int slot = find_child(m, pid);
 		if (slot < 0)
 			continue;
@@ -309,6 +322,62 @@ static void nudge_retiring(master *m)
 	}
 }
 
+/* Start the new binary as our successor, handing it the listening socket
+ * through the environment (STOCKD_LISTEN_FD), as php-fpm and nginx do. */
+static void start_successor(master *m)
+{
+	if (m->successor != 0) {
+		log_warn("upgrade already in progress (new master %d)", (int)m->successor);
+		return;
+	}
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0) {
+		log_error("upgrade: cannot find my binary");
+		return;
+	}
+	self[n] = '\0';
+	/* A binary replaced on disk shows as "path (deleted)": exec the path,
+	 * which is where the new binary now is. */
+	char *deleted = strstr(self, " (deleted)");
+	if (deleted != NULL)
+		*deleted = '\0';
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("upgrade: fork failed: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		char fd[16], parent[16];
+		snprintf(fd, sizeof fd, "%d", m->listen_fd);
+		snprintf(parent, sizeof parent, "%d", (int)getppid());
+		int flags = fcntl(m->listen_fd, F_GETFD);
+		if (flags < 0 || fcntl(m->listen_fd, F_SETFD, flags & ~FD_CLOEXEC) != 0 ||
+		    setenv("STOCKD_LISTEN_FD", fd, 1) != 0 || setenv("STOCKD_PREDECESSOR", parent, 1) != 0)
+			_exit(1);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		char *argv[] = { self, "serve", NULL };
+		execv(self, argv);
+		_exit(127);
+	}
+	m->successor = pid;
+	log_info("upgrade: new master %d starting from %s", (int)pid, self);
+}
+
+/* In the new master: once every worker accepts, the old master may go. */
+static void retire_predecessor(master *m)
+{
+	if (m->predecessor == 0 || count(m).fresh_ready < (int)m->cfg->workers)
+		return;
+	if (getppid() == m->predecessor) {
+		log_info("upgrade: workers ready; telling old master %d to finish", (int)m->predecessor);
+		kill(m->predecessor, SIGQUIT);
+	}
+	m->predecessor = 0;
+}
+
 static int write_pid_file(const char *path)
 {
 	if (path[0] == '\0')
@@ -332,7 +401,7 @@ int master_run(stk_config *cfg, const char *conf_path)
 	 * handlers, no races between a check and a wait. */
 	sigset_t set;
 	sigemptyset(&set);
-	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 };
+	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -349,10 +418,24 @@ int master_run(stk_config *cfg, const char *conf_path)
 	}
 	atomic_store(&m.sb->config_generation, m.generation);
 	char err[300];
-	m.listen_fd = listen_open(cfg->listen, cfg->listen_group, err, sizeof err);
-	if (m.listen_fd < 0) {
-		log_error("%s", err);
-		return 1;
+	const char *inherited = getenv("STOCKD_LISTEN_FD");
+	if (inherited != NULL) {
+		/* Started by an old master for an upgrade: its socket, not a new one. */
+		m.listen_fd = atoi(inherited);
+		const char *pred = getenv("STOCKD_PREDECESSOR");
+		m.predecessor = pred ? (pid_t)atoi(pred) : 0;
+		unsetenv("STOCKD_LISTEN_FD");
+		unsetenv("STOCKD_PREDECESSOR");
+		if (m.listen_fd < 3 || fcntl(m.listen_fd, F_SETFD, FD_CLOEXEC) != 0) {
+			log_error("inherited socket %s is not usable", inherited);
+			return 1;
+		}
+	} else {
+		m.listen_fd = listen_open(cfg->listen, cfg->listen_group, err, sizeof err);
+		if (m.listen_fd < 0) {
+			log_error("%s", err);
+			return 1;
+		}
 	}
 	if (write_pid_file(cfg->pid_file) != 0) {
 		log_error("cannot write pid file %s", cfg->pid_file);
@@ -374,6 +457,10 @@ int master_run(stk_config *cfg, const char *conf_path)
 			if (!m.stopping)
 				reload(&m);
 			break;
+		case SIGUSR2:
+			if (!m.stopping)
+				start_successor(&m);
+			break;
 		case SIGUSR1:
 			log_reopen();
 			signal_children(&m, SIGUSR1);
@@ -382,6 +469,10 @@ int master_run(stk_config *cfg, const char *conf_path)
 			break;
 		}
 		reap(&m);
+		if (m.stopping && m.successor != 0) {
+			/* Told to go by our successor: its socket now. */
+			m.handed_over = 1;
+		}
 		if (m.stopping) {
 			if (children_alive(&m) == 0)
 				break;
@@ -391,10 +482,13 @@ int master_run(stk_config *cfg, const char *conf_path)
 		enforce_timeouts(&m);
 		reconcile(&m);
 		nudge_retiring(&m);
+		retire_predecessor(&m);
 	}
-	listen_cleanup(cfg->listen);
-	if (cfg->pid_file[0])
-		unlink(cfg->pid_file);
+	if (!m.handed_over) {
+		listen_cleanup(cfg->listen);
+		if (cfg->pid_file[0])
+			unlink(cfg->pid_file);
+	}
 	log_info("master stopped");
 	return 0;
 }

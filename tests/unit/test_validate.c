@@ -112,6 +112,15 @@ static void parse_rejects_non_objects(void **state)
 
 /* RFC 8259 JSON that json-c's strict mode still lets through. The contract
  * (and tests/integration NOT_OBJECT, which lists {'a':1}) wants all refused. */
+static void parse_accepts_surrogate_pairs(void **state)
+{
+	(void)state;
+	const char *ok = "{\"a\":\"\\ud83d\\ude00\",\"b\":\"\\u0000\"}"; /* an emoji as a pair; an escaped NUL */
+	json_object *o = parse_json_object(ok, strlen(ok));
+	assert_non_null(o);
+	json_object_put(o);
+}
+
 static void parse_rejects_lax_json(void **state)
 {
 	(void)state;
@@ -120,6 +129,10 @@ static void parse_rejects_lax_json(void **state)
 		"{\"a\":NaN}", "{\"a\":Infinity}", "{\"a\":-Infinity}",
 		"{\"a\":5.}",                    /* a fraction needs digits */
 		"{\"a\":\"\x01\"}",              /* raw control character in a string */
+		"{\"a\":\"\\ud800x\"}",           /* lone high surrogate escape */
+		"{\"a\":\"\\udc00\"}",            /* lone low surrogate escape */
+		"{\"a\":\"\\ud800\\u0041\"}",     /* high surrogate, then not a low one */
+		"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", /* 34 deep */
 	};
 	int bad = 0;
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
@@ -515,6 +528,7 @@ int main(void)
 		cmocka_unit_test(parse_accepts_objects),
 		cmocka_unit_test(parse_rejects_non_objects),
 		cmocka_unit_test(parse_rejects_lax_json),
+		cmocka_unit_test(parse_accepts_surrogate_pairs),
 		cmocka_unit_test(parse_rejects_invalid_utf8_forms),
 		cmocka_unit_test(cart_ids),
 		cmocka_unit_test(product_ids),

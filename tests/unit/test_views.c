@@ -98,7 +98,8 @@ static void time_or_null(void **state)
 static void product_view(void **state)
 {
 	(void)state;
-	product p = { .id = 42, .sku = "SKU-\xc3\xa9", .name = "Widget", .price_cents = 1999, .stock = 10, .reserved = 3 };
+	product p = { .id = 42, .sku = "SKU-\xc3\xa9", .sku_len = 6, .name = "Widget", .name_len = 6,
+		      .price_cents = 1999, .stock = 10, .reserved = 3 };
 	json_object *o = view_product(&p);
 	assert_keys(o, "id,sku,name,price_cents,stock,reserved,available");
 	assert_int_equal(get_int(o, "id"), 42);
