@@ -19,6 +19,10 @@ SAN_BIN := app/build/stockd-asan
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=app/build/unit/%)
 
+# Test tools that drive the database directly (e.g. a legacy-schema load).
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
+
 .PHONY: all deps build run stop test test-unit test-integration test-asan bench clean
 
 all: build
@@ -46,19 +50,23 @@ app/build/unit/%: tests/unit/%.c $(SAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $(WARN) $(INC) -o $@ $< $(SAN_OBJ) $(LIBS) -lcmocka
 
+app/build/tools/%: tests/tools/%.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< $(OBJ) $(LIBS)
+
 run: deps build
 	deploy/stack run var
 
 stop:
 	deploy/stack stop var
 
-test: deps build $(UNIT_BIN)
+test: deps build $(UNIT_BIN) $(TOOL_BIN)
 	tests/run-all
 
 test-unit: $(UNIT_BIN)
 	tests/run-unit
 
-test-asan: deps $(SAN_BIN) $(UNIT_BIN)
+test-asan: deps build $(SAN_BIN) $(UNIT_BIN) $(TOOL_BIN)
 	STOCKD_BIN=$(CURDIR)/$(SAN_BIN) tests/run-all
 
 bench: deps build

@@ -1,7 +1,8 @@
 /* stockd: the stock-managed cart service, a pre-forked FastCGI server.
  *
  *   stockd serve          run the master (config: env over $STOCKD_CONF over defaults)
- *   stockd migrate DIR    apply the migrations in DIR, then exit
+ *   stockd migrate DIR [VERSION]
+ *                         apply the migrations in DIR (up to VERSION), then exit
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: stockd serve | stockd migrate DIR\n");
+	fprintf(stderr, "usage: stockd serve | stockd migrate DIR [VERSION]\n");
 	return 2;
 }
 
@@ -55,8 +56,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stockd: cannot open log %s\n", cfg.log_file);
 		return 1;
 	}
-	if (strcmp(argv[1], "migrate") == 0 && argc == 3)
-		return migrate_apply(&cfg, argv[2]) == 0 ? 0 : 1;
+	if (strcmp(argv[1], "migrate") == 0 && (argc == 3 || argc == 4))
+		return migrate_apply(&cfg, argv[2], argc == 4 ? atoi(argv[3]) : 0) == 0 ? 0 : 1;
 	if (strcmp(argv[1], "serve") == 0 && argc == 2) {
 		if (check_schema(&cfg) != 0)
 			return 1;

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/scoreboard.h"
 #include "server/listen.h"
+#include "server/notify.h"
 #include "server/worker.h"
 
 /* The master's own view of its children; the shared scoreboard holds what
@@ -55,6 +56,7 @@ typedef struct {
 	pid_t successor;        /* the new master we started, while it starts */
 	int handed_over;        /* the socket now belongs to the successor */
 	pid_t predecessor;      /* the old master to retire once we are ready */
+	int ready_sent;         /* told systemd we serve (at start, after reload) */
 } master;
 
 static pid_t spawn(master *m, int slot, child_kind kind)
@@ -253,6 +255,8 @@ static void reload(master *m)
 	memcpy(next.log_file, m->cfg->log_file, sizeof next.log_file);
 	*m->cfg = next;
 	m->generation++;
+	m->ready_sent = 0;
+	notify_systemd("RELOADING=1");
 	atomic_store(&m->sb->config_generation, m->generation);
 	atomic_store(&m->sb->reload_in_progress, 1);
 	log_info("reloading: config generation %d", m->generation);
@@ -278,6 +282,8 @@ static void begin_stop(master *m)
 	if (m->stopping)
 		return;
 	m->stopping = 1;
+	if (!m->handed_over && m->successor == 0)
+		notify_systemd("STOPPING=1");
 	m->stop_deadline_ms = clock_mono_ms() + m->cfg->stop_timeout_ms;
 	m->last_signal_ms = 0;
 	log_info("stopping: in-flight requests finish, then the workers exit");
@@ -372,10 +378,14 @@ static void retire_predecessor(master *m)
 	if (m->predecessor == 0 || count(m).fresh_ready < (int)m->cfg->workers)
 		return;
 	if (getppid() == m->predecessor) {
+		char state[64];
+		snprintf(state, sizeof state, "MAINPID=%d\nREADY=1", (int)getpid());
+		notify_systemd(state);
 		log_info("upgrade: workers ready; telling old master %d to finish", (int)m->predecessor);
 		kill(m->predecessor, SIGQUIT);
 	}
 	m->predecessor = 0;
+	m->ready_sent = 1;
 }
 
 static int write_pid_file(const char *path)
@@ -483,6 +493,10 @@ int master_run(stk_config *cfg, const char *conf_path)
 		reconcile(&m);
 		nudge_retiring(&m);
 		retire_predecessor(&m);
+		if (!m.ready_sent && m.predecessor == 0 && !atomic_load(&m.sb->reload_in_progress)) {
+			notify_systemd("READY=1");
+			m.ready_sent = 1;
+		}
 	}
 	if (!m.handed_over) {
 		listen_cleanup(cfg->listen);

@@ -120,7 +120,7 @@ static int record(MYSQL *m, int version, const char *name)
 	return rc;
 }
 
-static int apply_pending(MYSQL *m, const char *dir)
+static int apply_pending(MYSQL *m, const char *dir, int upto)
 {
 	static const char create[] =
 		"CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -148,7 +148,7 @@ static int apply_pending(MYSQL *m, const char *dir)
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int v = migration_version(names[i]);
-		if (v <= current)
+		if (v <= current || (upto > 0 && v > upto))
 			continue;
 		char path[1024];
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -177,7 +177,7 @@ static int apply_pending(MYSQL *m, const char *dir)
 	return rc;
 }
 
-int migrate_apply(const stk_config *cfg, const char *dir)
+int migrate_apply(const stk_config *cfg, const char *dir, int upto)
 {
 	MYSQL *m = connect_multi(cfg);
 	if (m == NULL)
@@ -189,7 +189,7 @@ int migrate_apply(const stk_config *cfg, const char *dir)
 		mysql_close(m);
 		return -1;
 	}
-	int rc = apply_pending(m, dir);
+	int rc = apply_pending(m, dir, upto);
 	long released;
 	if (query_int(m, "SELECT RELEASE_LOCK('stockd_migrate')", &released) != 0)
 		log_warn("migrate: lock release failed (it goes with the connection)");
