@@ -52,7 +52,7 @@ typedef struct {
 
 extern const api_handler api_product_get, api_stock_list, api_cart_create, api_cart_get, api_cart_add,
 	api_cart_remove, api_cart_checkout, api_stock_reserve, api_stock_release, api_admin_product_create,
-	api_admin_product_stock, api_admin_audit, api_metrics, api_healthz, api_readyz;
+	api_admin_product_stock, api_admin_audit, api_metrics, api_healthz, api_readyz, api_status;
 
 /* Route, check the request's shape, then run the handler. Fills c->resp. */
 void api_dispatch(api_ctx *c);

@@ -23,6 +23,7 @@ static const api_handler *const handlers[ROUTE_COUNT] = {
 	[ROUTE_METRICS] = &api_metrics,
 	[ROUTE_HEALTHZ] = &api_healthz,
 	[ROUTE_READYZ] = &api_readyz,
+	[ROUTE_STATUS] = &api_status,
 };
 
 static int is_loopback(const char *addr)

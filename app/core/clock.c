@@ -15,6 +15,14 @@ static int64_t clock_read(clockid_t id)
 int64_t clock_now_ms(void) { return clock_read(CLOCK_REALTIME); }
 int64_t clock_mono_ms(void) { return clock_read(CLOCK_MONOTONIC); }
 
+int64_t clock_mono_us(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void clock_format_ms(int64_t epoch_ms, char out[25])
 {
 	time_t secs = (time_t)(epoch_ms / 1000);

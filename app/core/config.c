@@ -32,6 +32,8 @@ static const key_def keys[] = {
 	LONG_KEY("REQUEST_TIMEOUT", request_timeout_ms, 100, 3600 * 1000),
 	LONG_KEY("STOP_TIMEOUT", stop_timeout_ms, 100, 3600 * 1000),
 	LONG_KEY("TXN_BUDGET_MS", txn_budget_ms, 100, 60 * 1000),
+	LONG_KEY("AUDIT_INTERVAL", audit_interval_ms, 1000, 24L * 3600 * 1000),
+	LONG_KEY("SLOW_REQUEST_MS", slow_request_ms, 1, 3600 * 1000),
 	STR_KEY("ADMIN_TOKEN", admin_token),
 	STR_KEY("DB_HOST", db_host),
 	LONG_KEY("DB_PORT", db_port, 0, 65535),
@@ -43,6 +45,7 @@ static const key_def keys[] = {
 	STR_KEY("LISTEN_GROUP", listen_group),
 	STR_KEY("PID_FILE", pid_file),
 	STR_KEY("LOG_FILE", log_file),
+	STR_KEY("ACCESS_LOG", access_log),
 };
 
 static long cpu_count(void)
@@ -65,6 +68,8 @@ void config_defaults(stk_config *c)
 	c->request_timeout_ms = 30000;
 	c->stop_timeout_ms = 10000;
 	c->txn_budget_ms = 2000;
+	c->audit_interval_ms = 30000;
+	c->slow_request_ms = 1000;
 	snprintf(c->db_host, sizeof c->db_host, "127.0.0.1");
 	c->db_port = 3307;
 	snprintf(c->db_user, sizeof c->db_user, "stockd");

@@ -18,6 +18,8 @@ typedef struct {
 	long request_timeout_ms;      /* REQUEST_TIMEOUT: kill a worker stuck this long */
 	long stop_timeout_ms;         /* STOP_TIMEOUT: graceful stop, then KILL */
 	long txn_budget_ms;           /* TXN_BUDGET_MS: all retries of one transaction */
+	long audit_interval_ms;       /* AUDIT_INTERVAL: the sweeper's periodic audit */
+	long slow_request_ms;         /* SLOW_REQUEST_MS: slower requests are logged */
 	char admin_token[256];        /* ADMIN_TOKEN */
 	char db_host[256];
 	long db_port;
@@ -29,6 +31,7 @@ typedef struct {
 	char listen_group[64];        /* LISTEN_GROUP: group owner of the unix socket */
 	char pid_file[512];           /* PID_FILE */
 	char log_file[512];           /* LOG_FILE; empty: stderr */
+	char access_log[512];         /* ACCESS_LOG: JSON lines, one per request; empty: off */
 } stk_config;
 
 /* Defaults of the contract, before any file or environment. */

@@ -6,6 +6,9 @@
 static const int counted[SB_STATUSES - 1] = { 200, 201, 400, 403, 404, 405, 409, 413,
 					      415, 422, 429, 500, 502, 503, 504 };
 
+static const double bucket_le[SB_BUCKETS - 1] = { 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10000 };
+static const double db_bucket_le[SB_DB_BUCKETS - 1] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 100, 1000 };
+
 scoreboard *scoreboard_create(void)
 {
 	void *p = mmap(NULL, sizeof(scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -26,4 +29,30 @@ int scoreboard_status_slot(int status)
 int scoreboard_slot_status(int slot)
 {
 	return slot >= 0 && slot < SB_STATUSES - 1 ? counted[slot] : 0;
+}
+
+double scoreboard_bucket_le(int bucket)
+{
+	return bucket >= 0 && bucket < SB_BUCKETS - 1 ? bucket_le[bucket] : -1;
+}
+
+int scoreboard_bucket_of(double ms)
+{
+	int i = 0;
+	while (i < SB_BUCKETS - 1 && ms > bucket_le[i])
+		i++;
+	return i;
+}
+
+double scoreboard_db_bucket_le(int bucket)
+{
+	return bucket >= 0 && bucket < SB_DB_BUCKETS - 1 ? db_bucket_le[bucket] : -1;
+}
+
+int scoreboard_db_bucket_of(double ms)
+{
+	int i = 0;
+	while (i < SB_DB_BUCKETS - 1 && ms > db_bucket_le[i])
+		i++;
+	return i;
 }

@@ -5,31 +5,54 @@
 #include <sys/types.h>
 
 /* Shared memory created by the master before fork (MAP_SHARED|ANONYMOUS):
- * per-worker state and counters. Workers update it with relaxed atomics, no
- * locks on the request path; the master and /metrics read it. It outlives
+ * per-worker state and every counter /metrics and /status show. Workers
+ * update it with relaxed atomics, no locks on the request path; it outlives
  * every worker, so no counter goes down when one dies or recycles. */
 
 #define SB_MAX_WORKERS 256
 #define SB_ROUTES 32
 #define SB_STATUSES 16
+#define SB_MODES 2      /* legacy, stock */
+#define SB_BUCKETS 14   /* request duration; see scoreboard_bucket_le */
+#define SB_DB_BUCKETS 10
 
 enum { WORKER_EMPTY = 0, WORKER_STARTING, WORKER_IDLE, WORKER_BUSY, WORKER_STOPPING };
 enum { RESTART_CRASH = 0, RESTART_RECYCLE, RESTART_TIMEOUT, RESTART_CAUSES };
+enum { ADD_OK = 0, ADD_INSUFFICIENT, ADD_ERROR, ADD_RESULTS };
+enum { HOLDS_CREATED = 0, HOLDS_RELEASED, HOLDS_EXPIRED_SWEEP, HOLDS_EXPIRED_LAZY, HOLDS_CONVERTED, HOLD_EVENTS };
 
 typedef struct {
 	_Atomic int32_t pid;
 	_Atomic int32_t state;
 	_Atomic int32_t generation;       /* config generation it was forked with */
+	_Atomic int32_t route;            /* current request's route while busy */
+	_Atomic int64_t started_ms;       /* wall clock, when the worker started */
 	_Atomic int64_t request_start_ms; /* monotonic; 0 when idle */
 	_Atomic uint64_t requests;
 } sb_worker;
 
 typedef struct {
-	_Atomic uint64_t requests[SB_ROUTES][SB_STATUSES];
+	/* requests */
+	_Atomic uint64_t requests[SB_ROUTES][SB_MODES][SB_STATUSES];
+	_Atomic uint64_t duration[SB_ROUTES][SB_MODES][SB_BUCKETS]; /* per bucket, not cumulative */
+	_Atomic uint64_t duration_us[SB_ROUTES][SB_MODES];
+	_Atomic uint64_t accepted, slow_requests;
+	_Atomic int32_t active, max_active;
+	/* the migration plan's numbers */
+	_Atomic uint64_t cart_add[SB_MODES][ADD_RESULTS];
+	_Atomic uint64_t stock_api[SB_MODES][2];        /* [ok, failure] of stock-aware calls */
+	_Atomic uint64_t hold_units[SB_MODES][HOLD_EVENTS];
+	_Atomic uint64_t carts_created[SB_MODES], carts_checked_out[SB_MODES], carts_abandoned[SB_MODES];
+	_Atomic int64_t holds_active_units, holds_active_rows; /* set by the sweeper */
+	_Atomic int64_t audit_problems, audit_last_ms, audit_runs; /* set by the sweeper */
+	/* database */
+	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_reconnects, db_errors;
+	_Atomic uint64_t db_statements[SB_DB_BUCKETS], db_statement_us;
+	/* process manager */
 	_Atomic uint64_t restarts[RESTART_CAUSES];
-	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_reconnects;
-	_Atomic uint64_t sweeps, holds_reclaimed_by_sweep;
+	_Atomic uint64_t sweeps;
 	_Atomic int32_t config_generation, reload_in_progress, workers_configured;
+	_Atomic int64_t master_started_ms;
 	sb_worker workers[SB_MAX_WORKERS];
 } scoreboard;
 
@@ -39,6 +62,14 @@ scoreboard *scoreboard_create(void);
 /* The status codes counted one by one; anything else lands in the last slot. */
 int scoreboard_status_slot(int status);
 int scoreboard_slot_status(int slot); /* 0 for the "other" slot */
+
+/* Request duration buckets in ms (upper bounds; the last is +Inf): they
+ * resolve both 1 ms and 2 s. */
+double scoreboard_bucket_le(int bucket);
+int scoreboard_bucket_of(double ms);
+/* Statement latency buckets in ms, the same way. */
+double scoreboard_db_bucket_le(int bucket);
+int scoreboard_db_bucket_of(double ms);
 
 static inline void sb_add(_Atomic uint64_t *c, uint64_t n)
 {

@@ -27,12 +27,14 @@ static const char SQL_CART_ITEMS[] =
 	" WHERE h.cart_id = ? AND h.expires_at_ms > ?"
 	"   AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = h.cart_id AND i.product_id = h.product_id)";
 
+/* The line remembers the mode it was last changed in: abandoned carts are
+ * counted per mode, so the canary's two groups compare. */
 static const char SQL_LINE_ADD[] =
-	"INSERT INTO cart_items (cart_id, product_id, quantity) VALUES (?, ?, ?)"
-	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)";
+	"INSERT INTO cart_items (cart_id, product_id, quantity, mode) VALUES (?, ?, ?, ?)"
+	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), mode = VALUES(mode)";
 
 static const char SQL_LINE_SET[] =
-	"UPDATE cart_items SET quantity = ? WHERE cart_id = ? AND product_id = ?";
+	"UPDATE cart_items SET quantity = ?, mode = ? WHERE cart_id = ? AND product_id = ?";
 
 static const char SQL_LINE_DELETE[] = "DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?";
 
@@ -41,6 +43,21 @@ void cart_view_free(cart_view *v)
 	free(v->items);
 	v->items = NULL;
 	v->nitems = 0;
+}
+
+void dom_events_add(dom_events *to, const dom_events *from)
+{
+	to->held += from->held;
+	to->released += from->released;
+	to->expired += from->expired;
+	to->converted += from->converted;
+	to->carts_created += from->carts_created;
+	to->carts_checked_out += from->carts_checked_out;
+}
+
+static const char *mode_name(stock_mode m)
+{
+	return m == MODE_STOCK ? "stock" : "legacy";
 }
 
 void dom_refusal_free(dom_refusal *r)
@@ -54,7 +71,10 @@ int dom_cart_create(dom_ctx *c, char id_out[33])
 	if (random_cart_id(id_out) != 0)
 		return DB_ERR_OTHER;
 	db_param p[] = { P_STR(id_out, 32) };
-	return db_exec(c->db, SQL_CART_INSERT, p, 1, NULL);
+	int rc = db_exec(c->db, SQL_CART_INSERT, p, 1, NULL);
+	if (rc == DB_OK)
+		c->events.carts_created++;
+	return rc;
 }
 
 static int by_product(const void *a, const void *b)
@@ -155,11 +175,13 @@ typedef struct {
 	bool stock_flag; /* decrease_stock / increase_stock */
 	cart_view *out;
 	dom_refusal *why;
+	dom_events ev; /* this attempt's; kept only if it commits */
 } line_op;
 
 static int add_body(db *d, void *arg)
 {
 	line_op *op = arg;
+	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
 	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
@@ -181,8 +203,10 @@ static int add_body(db *d, void *arg)
 			return rc;
 	}
 	size_t n = strlen(op->cart_id);
-	db_param line[] = { P_STR(op->cart_id, n), P_I64(op->product_id), P_I64(op->quantity) };
-	rc = db_exec(d, SQL_LINE_ADD, line, 3, NULL);
+	const char *mode = mode_name(op->mode);
+	db_param line[] = { P_STR(op->cart_id, n), P_I64(op->product_id), P_I64(op->quantity),
+			    P_STR(mode, strlen(mode)) };
+	rc = db_exec(d, SQL_LINE_ADD, line, 4, NULL);
 	if (rc == DB_OK)
 		rc = cart_items_read(d, op->cart_id, now, op->out);
 	if (rc != DB_OK || !hold)
@@ -194,6 +218,7 @@ static int add_body(db *d, void *arg)
 	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
 	if (rc != DB_OK)
 		return rc;
+	op->ev.expired += lp.expired_reclaimed;
 	int64_t available = lp.stock - lp.reserved;
 	rc = hold_can_take(lp.held, op->quantity, available, op->cfg->max_hold_per_product);
 	if (rc != DOM_OK) {
@@ -205,6 +230,7 @@ static int add_body(db *d, void *arg)
 	if (rc != DB_OK)
 		return rc;
 	cart_view_set_hold(op->out, op->product_id, lp.held + op->quantity, until);
+	op->ev.held += op->quantity;
 	return product_adjust(d, op->product_id, 0, op->quantity);
 }
 
@@ -213,10 +239,12 @@ int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t produ
 {
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
-	line_op op = { c->cfg, mode, cart_id, product_id, quantity, decrease_stock, out, why };
+	line_op op = { c->cfg, mode, cart_id, product_id, quantity, decrease_stock, out, why, { 0 } };
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, add_body, &op, &c->stats);
-	if (rc != DB_OK)
+	if (rc == DB_OK)
+		dom_events_add(&c->events, &op.ev);
+	else
 		cart_view_free(out);
 	return rc;
 }
@@ -224,6 +252,7 @@ int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t produ
 static int remove_body(db *d, void *arg)
 {
 	line_op *op = arg;
+	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
 	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
@@ -241,8 +270,10 @@ static int remove_body(db *d, void *arg)
 		db_param p[] = { P_STR(op->cart_id, n), P_I64(op->product_id) };
 		rc = db_exec(d, SQL_LINE_DELETE, p, 2, NULL);
 	} else {
-		db_param p[] = { P_I64(cart.line - removed), P_STR(op->cart_id, n), P_I64(op->product_id) };
-		rc = db_exec(d, SQL_LINE_SET, p, 3, NULL);
+		const char *mode = mode_name(op->mode);
+		db_param p[] = { P_I64(cart.line - removed), P_STR(mode, strlen(mode)), P_STR(op->cart_id, n),
+				 P_I64(op->product_id) };
+		rc = db_exec(d, SQL_LINE_SET, p, 4, NULL);
 	}
 	if (rc == DB_OK)
 		rc = cart_items_read(d, op->cart_id, now, op->out);
@@ -253,6 +284,7 @@ static int remove_body(db *d, void *arg)
 	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
 	if (rc != DB_OK)
 		return rc;
+	op->ev.expired += lp.expired_reclaimed;
 	int64_t released = removed < lp.held ? removed : lp.held;
 	if (released == 0)
 		return DB_OK;
@@ -260,6 +292,7 @@ static int remove_body(db *d, void *arg)
 	if (rc != DB_OK)
 		return rc;
 	cart_view_set_hold(op->out, op->product_id, lp.held - released, lp.held_until);
+	op->ev.released += released;
 	return product_adjust(d, op->product_id, 0, -released);
 }
 
@@ -268,10 +301,12 @@ int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t pr
 {
 	dom_refusal unused;
 	memset(out, 0, sizeof *out);
-	line_op op = { c->cfg, mode, cart_id, product_id, quantity, increase_stock, out, &unused };
+	line_op op = { c->cfg, mode, cart_id, product_id, quantity, increase_stock, out, &unused, { 0 } };
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, remove_body, &op, &c->stats);
-	if (rc != DB_OK)
+	if (rc == DB_OK)
+		dom_events_add(&c->events, &op.ev);
+	else
 		cart_view_free(out);
 	return rc;
 }

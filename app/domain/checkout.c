@@ -41,6 +41,7 @@ typedef struct {
 	order *out;
 	bool *repeated;
 	dom_refusal *why;
+	dom_events ev; /* this attempt's; kept only if it commits */
 } checkout_op;
 
 static int load_order(db *d, const char *cart_id, order *out)
@@ -125,6 +126,7 @@ static int checkout_body(db *d, void *arg)
 	memset(op->out, 0, sizeof *op->out);
 	dom_refusal_free(op->why);
 	*op->repeated = false;
+	memset(&op->ev, 0, sizeof op->ev);
 	memcpy(op->out->cart_id, op->cart_id, strlen(op->cart_id) + 1);
 
 	int64_t now = clock_now_ms();
@@ -169,6 +171,7 @@ static int checkout_body(db *d, void *arg)
 			rc = DB_ERR_OTHER; /* products are never deleted */
 		if (rc != DB_OK)
 			goto done;
+		op->ev.expired += lp.expired_reclaimed;
 		items[i].price_cents = lp.price_cents;
 		items[i].plan = checkout_plan((checkout_in){ items[i].wanted, lp.held, lp.stock - lp.reserved });
 		nshort += !items[i].plan.ok;
@@ -186,6 +189,15 @@ static int checkout_body(db *d, void *arg)
 		goto done;
 	}
 	rc = sell(d, op, items, n, nlines);
+	if (rc == DB_OK) {
+		for (size_t i = 0; i < n; i++) {
+			int64_t held = -items[i].plan.reserved_delta;
+			int64_t sold_from_hold = items[i].wanted < held ? items[i].wanted : held;
+			op->ev.converted += sold_from_hold;
+			op->ev.released += held - sold_from_hold;
+		}
+		op->ev.carts_checked_out = 1;
+	}
 done:
 	free(items);
 	return rc;
@@ -195,9 +207,11 @@ int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, do
 {
 	memset(out, 0, sizeof *out);
 	memset(why, 0, sizeof *why);
-	checkout_op op = { cart_id, out, repeated, why };
+	checkout_op op = { cart_id, out, repeated, why, { 0 } };
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, checkout_body, &op, &c->stats);
+	if (rc == DB_OK)
+		dom_events_add(&c->events, &op.ev);
 	if (rc != DB_OK && rc != DOM_INSUFFICIENT_STOCK) {
 		order_free(out);
 		dom_refusal_free(why);

@@ -31,11 +31,22 @@ enum {
 
 typedef enum { MODE_LEGACY = 0, MODE_STOCK = 1 } stock_mode;
 
+/* What committed operations did, for the metrics: units of stock held,
+ * released, reclaimed after expiry, sold from a hold; carts made and
+ * checked out. Counted only once a transaction commits. */
+typedef struct {
+	int64_t held, released, expired, converted;
+	int64_t carts_created, carts_checked_out;
+} dom_events;
+
 typedef struct {
 	db *db;
 	const stk_config *cfg;
-	txn_stats stats; /* conflicts retried, summed over the operations run */
+	txn_stats stats;   /* conflicts retried, summed over the operations run */
+	dom_events events; /* summed over the operations run */
 } dom_ctx;
+
+void dom_events_add(dom_events *to, const dom_events *from);
 
 static inline txn_policy dom_policy(const dom_ctx *c)
 {
@@ -123,7 +134,16 @@ int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 /* checkout.c; *repeated is set when the cart had been checked out before. */
 int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, dom_refusal *why);
 
-/* sweep.c: reclaim expired holds, purge old idempotency keys. */
-int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *holds_reclaimed, uint64_t *keys_purged);
+/* sweep.c: reclaim expired holds (counted in c->events.expired), purge old
+ * idempotency keys. */
+int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *keys_purged);
+
+/* Live holds right now: rows and units. */
+int dom_holds_active(dom_ctx *c, int64_t now_ms, int64_t *rows, int64_t *units);
+
+/* Mark carts abandoned: open, with lines, idle (no line touched) for
+ * idle_ms. Each cart is counted once, by the mode of its last line change.
+ * abandoned[MODE_LEGACY], abandoned[MODE_STOCK] receive the counts. */
+int dom_mark_abandoned(dom_ctx *c, int64_t idle_ms, int64_t abandoned[2]);
 
 #endif

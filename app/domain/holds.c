@@ -11,6 +11,7 @@ typedef struct {
 	int64_t product_id, quantity;
 	hold_state *out;
 	dom_refusal *why;
+	dom_events ev; /* this attempt's; kept only if it commits */
 } hold_op;
 
 /* The cart-level refusals (closed, full) wait until the product is known to
@@ -31,6 +32,7 @@ static int cart_refusal(db *d, const locked_cart *cart, int refusal, int64_t pro
 static int reserve_body(db *d, void *arg)
 {
 	hold_op *op = arg;
+	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
 	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
@@ -49,6 +51,7 @@ static int reserve_body(db *d, void *arg)
 	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
 	if (rc != DB_OK)
 		return rc;
+	op->ev.expired += lp.expired_reclaimed;
 	int64_t available = lp.stock - lp.reserved;
 	rc = hold_can_take(lp.held, op->quantity, available, op->cfg->max_hold_per_product);
 	if (rc != DOM_OK) {
@@ -64,6 +67,7 @@ static int reserve_body(db *d, void *arg)
 	if (rc != DB_OK)
 		return rc;
 	*op->out = (hold_state){ lp.held + op->quantity, until, available - op->quantity };
+	op->ev.held += op->quantity;
 	return DB_OK;
 }
 
@@ -72,14 +76,18 @@ int dom_reserve(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 {
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
-	hold_op op = { c->cfg, cart_id, product_id, quantity, out, why };
+	hold_op op = { c->cfg, cart_id, product_id, quantity, out, why, { 0 } };
 	txn_policy pol = dom_policy(c);
-	return txn_run(c->db, &pol, reserve_body, &op, &c->stats);
+	int rc = txn_run(c->db, &pol, reserve_body, &op, &c->stats);
+	if (rc == DB_OK)
+		dom_events_add(&c->events, &op.ev);
+	return rc;
 }
 
 static int release_body(db *d, void *arg)
 {
 	hold_op *op = arg;
+	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
 	int rc = lock_cart(d, op->cart_id, 0, now, &cart);
@@ -93,7 +101,9 @@ static int release_body(db *d, void *arg)
 	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
 	if (rc != DB_OK)
 		return rc;
+	op->ev.expired += lp.expired_reclaimed;
 	int64_t released = hold_release_amount(lp.held, op->quantity);
+	op->ev.released += released;
 	int64_t left = lp.held - released;
 	if (released > 0) {
 		rc = hold_write(d, op->cart_id, op->product_id, left, lp.held_until);
@@ -112,7 +122,10 @@ int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 {
 	memset(out, 0, sizeof *out);
 	dom_refusal unused;
-	hold_op op = { c->cfg, cart_id, product_id, quantity, out, &unused };
+	hold_op op = { c->cfg, cart_id, product_id, quantity, out, &unused, { 0 } };
 	txn_policy pol = dom_policy(c);
-	return txn_run(c->db, &pol, release_body, &op, &c->stats);
+	int rc = txn_run(c->db, &pol, release_body, &op, &c->stats);
+	if (rc == DB_OK)
+		dom_events_add(&c->events, &op.ev);
+	return rc;
 }

@@ -100,6 +100,7 @@ typedef struct {
 	bool is_set;
 	int64_t id, value;
 	product *out;
+	int64_t expired;
 } product_op;
 
 static int create_body(db *d, void *arg)
@@ -144,6 +145,7 @@ static int stock_body(db *d, void *arg)
 	int rc = lock_product(d, op->id, NULL, clock_now_ms(), &lp);
 	if (rc != DB_OK)
 		return rc;
+	op->expired = lp.expired_reclaimed;
 	int64_t next = op->is_set ? op->value : lp.stock + op->value;
 	/* Held units are promised to shoppers: stock may not drop below them. */
 	if (next < lp.reserved || next < 0)
@@ -167,7 +169,9 @@ int dom_product_stock(dom_ctx *c, int64_t id, bool is_set, int64_t value, produc
 	product_op op = { .id = id, .is_set = is_set, .value = value, .out = out };
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, stock_body, &op, &c->stats);
-	if (rc != DB_OK)
+	if (rc == DB_OK)
+		c->events.expired += op.expired;
+	else
 		product_free(out);
 	return rc;
 }

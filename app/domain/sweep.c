@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "domain/domain.h"
 #include "domain/locking.h"
@@ -29,9 +30,8 @@ static int reclaim_body(db *d, void *arg)
 	return rc == DOM_PRODUCT_NOT_FOUND ? DB_OK : rc;
 }
 
-int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *holds_reclaimed, uint64_t *keys_purged)
+int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *keys_purged)
 {
-	*holds_reclaimed = 0;
 	*keys_purged = 0;
 	db_param p[] = { P_I64(now_ms) };
 	db_rows r;
@@ -42,20 +42,76 @@ int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *holds_reclaimed, uint64_t *k
 	for (size_t i = 0; i < r.nrows && rc == DB_OK; i++) {
 		reclaim_op op = { db_at(&r, i, 0)->i, now_ms, 0 };
 		rc = txn_run(c->db, &pol, reclaim_body, &op, &c->stats);
-		*holds_reclaimed += (uint64_t)op.reclaimed;
+		if (rc == DB_OK)
+			c->events.expired += op.reclaimed;
 	}
 	db_rows_free(&r);
 	if (rc != DB_OK)
 		return rc;
 	db_param k[] = { P_I64(now_ms - IDEMPOTENCY_TTL_MS) };
-	do {
+	for (;;) {
 		db_rows kr;
 		rc = db_exec(c->db, SQL_PURGE_KEYS, k, 1, &kr);
 		if (rc != DB_OK)
 			return rc;
 		*keys_purged += kr.affected;
-		if (kr.affected < 1000)
-			break;
-	} while (1);
+		uint64_t n = kr.affected;
+		db_rows_free(&kr);
+		if (n < 1000)
+			return DB_OK;
+	}
+}
+
+static const char SQL_HOLDS_ACTIVE[] =
+	"SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM stock_holds WHERE expires_at_ms > ?";
+
+int dom_holds_active(dom_ctx *c, int64_t now_ms, int64_t *rows, int64_t *units)
+{
+	db_param p[] = { P_I64(now_ms) };
+	db_rows r;
+	int rc = db_exec(c->db, SQL_HOLDS_ACTIVE, p, 1, &r);
+	if (rc != DB_OK)
+		return rc;
+	*rows = db_at(&r, 0, 0)->i;
+	*units = db_at(&r, 0, 1)->i;
+	db_rows_free(&r);
 	return DB_OK;
+}
+
+/* Open carts with lines, not counted yet, none of whose lines changed for
+ * idle_ms; with the mode of the most recent line change. Times are the
+ * database's (UTC session), as ON UPDATE wrote them. */
+static const char SQL_IDLE_CARTS[] =
+	"SELECT c.id, (SELECT i.mode FROM cart_items i WHERE i.cart_id = c.id ORDER BY i.updated_at DESC LIMIT 1)"
+	" FROM carts c"
+	" WHERE c.status = 'open' AND c.abandoned_at IS NULL"
+	"   AND c.created_at < UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND"
+	"   AND EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = c.id)"
+	"   AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = c.id"
+	"                   AND i.updated_at >= UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND)"
+	" LIMIT 500";
+
+/* Counted once: the WHERE makes a second sweeper's update a no-op. */
+static const char SQL_MARK_ABANDONED[] =
+	"UPDATE carts SET abandoned_at = UTC_TIMESTAMP(3) WHERE id = ? AND abandoned_at IS NULL AND status = 'open'";
+
+int dom_mark_abandoned(dom_ctx *c, int64_t idle_ms, int64_t abandoned[2])
+{
+	abandoned[0] = abandoned[1] = 0;
+	db_param p[] = { P_I64(idle_ms * 1000), P_I64(idle_ms * 1000) };
+	db_rows r;
+	int rc = db_exec(c->db, SQL_IDLE_CARTS, p, 2, &r);
+	if (rc != DB_OK)
+		return rc;
+	for (size_t i = 0; i < r.nrows && rc == DB_OK; i++) {
+		const db_value *id = db_at(&r, i, 0), *mode = db_at(&r, i, 1);
+		db_param m[] = { P_STR(id->s, id->len) };
+		db_rows u;
+		rc = db_exec(c->db, SQL_MARK_ABANDONED, m, 1, &u);
+		if (rc == DB_OK && u.affected == 1)
+			abandoned[!mode->is_null && strcmp(mode->s, "stock") == 0 ? MODE_STOCK : MODE_LEGACY]++;
+		db_rows_free(&u);
+	}
+	db_rows_free(&r);
+	return rc;
 }

@@ -30,6 +30,7 @@ static const route_def routes[] = {
 	{ ROUTE_METRICS, "GET", "/metrics", "metrics", 1 },
 	{ ROUTE_HEALTHZ, "GET", "/healthz", "healthz", 0 },
 	{ ROUTE_READYZ, "GET", "/readyz", "readyz", 0 },
+	{ ROUTE_STATUS, "GET", "/status", "status", 1 },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -100,6 +101,14 @@ const char *route_name(route_id id)
 		if (routes[i].id == id)
 			return routes[i].name;
 	return "not_found";
+}
+
+const char *route_method(route_id id)
+{
+	for (size_t i = 0; i < NROUTES; i++)
+		if (routes[i].id == id)
+			return routes[i].method;
+	return "";
 }
 
 int route_is_operator(route_id id)

@@ -18,6 +18,7 @@ typedef enum {
 	ROUTE_METRICS,
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
+	ROUTE_STATUS,
 	ROUTE_COUNT,
 	ROUTE_NOT_FOUND = ROUTE_COUNT, /* for counting: no route matched */
 	ROUTE_SLOTS
@@ -34,6 +35,8 @@ typedef struct {
 route_match router_match(const char *method, const char *path);
 /* Stable name of a route for metrics and logs ("cart_add"). */
 const char *route_name(route_id id);
+/* The route's method ("GET"...); "" for ROUTE_NOT_FOUND. */
+const char *route_method(route_id id);
 /* Operator routes: loopback or admin token only. */
 int route_is_operator(route_id id);
 /* Routes whose requests may carry an Idempotency-Key (POST and DELETE). */

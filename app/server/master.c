@@ -427,6 +427,7 @@ int master_run(stk_config *cfg, const char *conf_path)
 		return 1;
 	}
 	atomic_store(&m.sb->config_generation, m.generation);
+	atomic_store(&m.sb->master_started_ms, clock_now_ms());
 	char err[300];
 	const char *inherited = getenv("STOCKD_LISTEN_FD");
 	if (inherited != NULL) {

@@ -9,7 +9,9 @@
 
 #include "api/api.h"
 #include "core/clock.h"
+#include "core/access_log.h"
 #include "core/log.h"
+#include "server/account.h"
 
 static void block_signals(int how)
 {
@@ -22,28 +24,43 @@ static void block_signals(int how)
 	sigprocmask(how, &s, NULL);
 }
 
-/* One request from nginx to the answer, all its memory released here. */
-static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, dom_ctx *dom)
+static void track_active(scoreboard *sb, int delta)
 {
+	int32_t now = atomic_fetch_add(&sb->active, delta) + delta;
+	int32_t max = atomic_load(&sb->max_active);
+	while (now > max && !atomic_compare_exchange_weak(&sb->max_active, &max, now))
+		;
+}
+
+/* One request from nginx to the answer, all its memory released here. */
+static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, sb_worker *me, dom_ctx *dom)
+{
+	int64_t start_us = clock_mono_us();
+	track_active(sb, 1);
+	sb_add(&sb->accepted, 1);
 	http_request req;
 	http_request_init(&req, fr);
 	req.body_status = http_request_read_body(&req, fr);
 	log_set_request_id(req.request_id);
+	/* For the status page: what this worker is busy with. */
+	atomic_store(&me->route, (int32_t)router_match(req.method, req.path).id);
 
 	http_response resp;
 	http_response_init(&resp);
 	api_ctx ctx = { .req = &req, .resp = &resp, .dom = dom, .cfg = cfg, .sb = sb };
 	dom->stats = (txn_stats){ 0, 0 };
+	dom->events = (dom_events){ 0 };
 	uint64_t connects = db_reconnects(dom->db);
 
 	api_dispatch(&ctx);
 	if (http_send(fr, &resp, req.request_id, ctx.mode == MODE_STOCK ? "stock" : "legacy") != 0)
 		log_warn("client went away before the answer was sent");
 
-	sb_add(&sb->requests[ctx.route.id][scoreboard_status_slot(resp.status)], 1);
-	sb_add(&sb->db_retries_deadlock, dom->stats.deadlocks);
-	sb_add(&sb->db_retries_lock_wait, dom->stats.lock_waits);
+	double ms = (double)(clock_mono_us() - start_us) / 1000.0;
+	db_stats dbs;
+	db_take_stats(dom->db, &dbs);
 	sb_add(&sb->db_reconnects, db_reconnects(dom->db) - connects);
+	account_request(sb, &ctx, ms, &dbs);
 	if (resp.status >= 500)
 		log_warn("%s %s -> %d", req.method, route_name(ctx.route.id), resp.status);
 
@@ -52,11 +69,15 @@ static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, d
 	http_response_free(&resp);
 	http_request_free(&req);
 	log_set_request_id(NULL);
+	track_active(sb, -1);
 }
 
 int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 {
 	sb_worker *me = &sb->workers[slot];
+	atomic_store(&me->started_ms, clock_now_ms());
+	if (access_log_open(cfg->access_log) != 0)
+		log_warn("cannot open access log %s", cfg->access_log);
 	db *d = db_new(cfg);
 	if (d == NULL)
 		return WORKER_EXIT_FAILED;
@@ -84,6 +105,7 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 		if (child_reopen_logs) {
 			child_reopen_logs = 0;
 			log_reopen();
+			access_log_reopen();
 		}
 		if (child_stop) {
 			block_signals(SIG_BLOCK);
@@ -102,7 +124,7 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 		}
 		atomic_store(&me->request_start_ms, clock_mono_ms());
 		atomic_store(&me->state, WORKER_BUSY);
-		serve_one(&fr, cfg, sb, &dom);
+		serve_one(&fr, cfg, sb, me, &dom);
 		FCGX_Finish_r(&fr);
 		atomic_fetch_add_explicit(&me->requests, 1, memory_order_relaxed);
 		if (cfg->max_requests > 0 && ++served >= (uint64_t)cfg->max_requests) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 
@@ -25,6 +26,7 @@ struct db {
 	unsigned last_errno;
 	char last_error[256];
 	uint64_t reconnects;
+	db_stats stats;
 };
 
 db *db_new(const stk_config *cfg)
@@ -87,9 +89,11 @@ static int classify(db *d, unsigned no, const char *msg)
 		 * the server rolls it back. Drop ours and reconnect next time. */
 		log_warn("database connection lost: %u %s", no, msg ? msg : "");
 		d->broken = true;
+		d->stats.errors++;
 		return DB_ERR_GONE;
 	default:
 		log_error("database error %u: %s", no, msg ? msg : "");
+		d->stats.errors++;
 		return DB_ERR_OTHER;
 	}
 }
@@ -317,9 +321,27 @@ done:
 
 static int exec_once(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void db_take_stats(db *d, db_stats *out)
+{
+	*out = d->stats;
+	memset(&d->stats, 0, sizeof d->stats);
+}
+
 int db_exec(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
 {
-	return settle(d, exec_once(d, sql, params, nparams, rows));
+	int64_t start = now_us();
+	int rc = exec_once(d, sql, params, nparams, rows);
+	int64_t us = now_us() - start;
+	d->stats.statements[scoreboard_db_bucket_of((double)us / 1000.0)]++;
+	d->stats.statement_us += (uint64_t)us;
+	return settle(d, rc);
 }
 
 static int exec_once(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)

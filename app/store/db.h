@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/scoreboard.h"
 
 /* One MariaDB connection per worker process, opened after fork. Statements
  * are prepared on first use and kept until the connection is lost; a lost
@@ -71,6 +72,15 @@ void db_rows_free(db_rows *rows);
 
 /* Plain statements without parameters (transaction control, session setup). */
 int db_simple(db *d, const char *sql);
+
+/* Statement latency and failures since the last call; zeroes them. */
+typedef struct {
+	uint64_t statements[SB_DB_BUCKETS]; /* by latency bucket */
+	uint64_t statement_us;
+	uint64_t errors;                    /* lost connections and unexpected errors */
+} db_stats;
+
+void db_take_stats(db *d, db_stats *out);
 
 /* Last server error number and message, for logs. */
 unsigned db_errno(const db *d);

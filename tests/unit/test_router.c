@@ -33,6 +33,7 @@ static void every_route_matches(void **state)
 		{ "GET", "/metrics", ROUTE_METRICS, NULL },
 		{ "GET", "/healthz", ROUTE_HEALTHZ, NULL },
 		{ "GET", "/readyz", ROUTE_READYZ, NULL },
+		{ "GET", "/status", ROUTE_STATUS, NULL },
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		route_match m = router_match(rows[i].method, rows[i].path);
@@ -125,6 +126,7 @@ static void route_names(void **state)
 		{ ROUTE_METRICS, "metrics" },
 		{ ROUTE_HEALTHZ, "healthz" },
 		{ ROUTE_READYZ, "readyz" },
+		{ ROUTE_STATUS, "status" },
 		{ ROUTE_NOT_FOUND, "not_found" },
 	};
 	assert_int_equal(sizeof rows / sizeof rows[0], ROUTE_SLOTS);
@@ -139,7 +141,7 @@ static void route_flags(void **state)
 	(void)state;
 	for (int id = 0; id < ROUTE_SLOTS; id++) {
 		int op = id == ROUTE_ADMIN_PRODUCT_CREATE || id == ROUTE_ADMIN_PRODUCT_STOCK ||
-			 id == ROUTE_ADMIN_AUDIT || id == ROUTE_METRICS;
+			 id == ROUTE_ADMIN_AUDIT || id == ROUTE_METRICS || id == ROUTE_STATUS;
 		int write = id == ROUTE_CART_CREATE || id == ROUTE_CART_ADD || id == ROUTE_CART_REMOVE ||
 			    id == ROUTE_CART_CHECKOUT || id == ROUTE_STOCK_RESERVE || id == ROUTE_STOCK_RELEASE ||
 			    id == ROUTE_ADMIN_PRODUCT_CREATE || id == ROUTE_ADMIN_PRODUCT_STOCK;

@@ -1,0 +1,126 @@
+#include "server/account.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/access_log.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+void account_cart_hash(const char *cart_id, char out[17])
+{
+	/* FNV-1a: the input is 128 random bits, so a fast unkeyed hash is
+	 * already one-way in practice and stable across workers and restarts. */
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = cart_id; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static const char *error_code(const http_response *r)
+{
+	json_object *err, *code;
+	if (r->json == NULL || !json_object_object_get_ex(r->json, "error", &err) ||
+	    !json_object_object_get_ex(err, "code", &code))
+		return NULL;
+	return json_object_get_string(code);
+}
+
+/* Calls whose failure means stock management is failing the shopper. */
+static int is_stock_call(const api_ctx *c)
+{
+	switch (c->route.id) {
+	case ROUTE_STOCK_RESERVE:
+	case ROUTE_STOCK_RELEASE:
+		return 1;
+	case ROUTE_CART_ADD:
+	case ROUTE_CART_REMOVE:
+		return c->cmd.flag;
+	case ROUTE_CART_CHECKOUT:
+		return c->mode == MODE_STOCK;
+	default:
+		return 0;
+	}
+}
+
+static void count(scoreboard *sb, const api_ctx *c, double ms, const db_stats *dbs)
+{
+	int route = c->route.id, mode = c->mode == MODE_STOCK, status = c->resp->status;
+	sb_add(&sb->requests[route][mode][scoreboard_status_slot(status)], 1);
+	sb_add(&sb->duration[route][mode][scoreboard_bucket_of(ms)], 1);
+	sb_add(&sb->duration_us[route][mode], (uint64_t)(ms * 1000));
+	if (route == ROUTE_CART_ADD) {
+		const char *code = error_code(c->resp);
+		int result = status == 200 ? ADD_OK
+			     : (code && strcmp(code, "insufficient_stock") == 0) ? ADD_INSUFFICIENT
+										    : ADD_ERROR;
+		sb_add(&sb->cart_add[mode][result], 1);
+	}
+	if (is_stock_call(c))
+		sb_add(&sb->stock_api[mode][status >= 500], 1);
+	const dom_events *ev = &c->dom->events;
+	sb_add(&sb->hold_units[mode][HOLDS_CREATED], (uint64_t)ev->held);
+	sb_add(&sb->hold_units[mode][HOLDS_RELEASED], (uint64_t)ev->released);
+	sb_add(&sb->hold_units[mode][HOLDS_EXPIRED_LAZY], (uint64_t)ev->expired);
+	sb_add(&sb->hold_units[mode][HOLDS_CONVERTED], (uint64_t)ev->converted);
+	sb_add(&sb->carts_created[mode], (uint64_t)ev->carts_created);
+	sb_add(&sb->carts_checked_out[mode], (uint64_t)ev->carts_checked_out);
+	sb_add(&sb->db_retries_deadlock, c->dom->stats.deadlocks);
+	sb_add(&sb->db_retries_lock_wait, c->dom->stats.lock_waits);
+	for (int i = 0; i < SB_DB_BUCKETS; i++)
+		sb_add(&sb->db_statements[i], dbs->statements[i]);
+	sb_add(&sb->db_statement_us, dbs->statement_us);
+	sb_add(&sb->db_errors, dbs->errors);
+}
+
+static const char *cart_of(const api_ctx *c)
+{
+	if (c->cmd.cart_id != NULL)
+		return c->cmd.cart_id;
+	return c->cmd.path_cart_id[0] ? c->cmd.path_cart_id : NULL;
+}
+
+static void access_line(const api_ctx *c, double ms)
+{
+	char ts[25], hash[17] = "";
+	clock_format_ms(clock_now_ms(), ts);
+	const char *cart = cart_of(c);
+	if (cart != NULL)
+		account_cart_hash(cart, hash);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "time", json_object_new_string(ts));
+	json_object_object_add(o, "request_id", json_object_new_string(c->req->request_id));
+	json_object_object_add(o, "method", json_object_new_string(c->req->method));
+	json_object_object_add(o, "route", json_object_new_string(route_name(c->route.id)));
+	json_object_object_add(o, "status", json_object_new_int(c->resp->status));
+	json_object_object_add(o, "duration_ms", json_object_new_double(ms));
+	json_object_object_add(o, "mode", json_object_new_string(c->mode == MODE_STOCK ? "stock" : "legacy"));
+	json_object_object_add(o, "cart", hash[0] ? json_object_new_string(hash) : NULL);
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(o, "db_retries",
+			       json_object_new_int((int)(c->dom->stats.deadlocks + c->dom->stats.lock_waits)));
+	size_t len;
+	const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+							     &len);
+	char line[1024];
+	if (len + 1 < sizeof line) {
+		memcpy(line, text, len);
+		line[len] = '\n';
+		access_log_write(line, len + 1);
+	}
+	json_object_put(o);
+}
+
+void account_request(scoreboard *sb, const api_ctx *c, double ms, const db_stats *dbs)
+{
+	count(sb, c, ms, dbs);
+	access_line(c, ms);
+	if (ms >= (double)c->cfg->slow_request_ms) {
+		sb_add(&sb->slow_requests, 1);
+		log_warn("slow request: %s %s took %.1f ms (status %d)", c->req->method, route_name(c->route.id), ms,
+			 c->resp->status);
+	}
+}

@@ -1,0 +1,242 @@
+"""The files a real server gets: deploy/install into a scratch root, then the
+installed systemd units, nginx site, routing include and logrotate file checked
+by the real tools (systemd-analyze verify, nginx -t, deploy/routing, logrotate).
+
+Touches neither the stack nor the system: everything lives in a temp dir, and
+absolute paths of the installed files are rewritten to it where a tool would
+otherwise read the real /etc or /usr/local.
+"""
+
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import unittest
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SHARE = "/usr/local/share/stockd"
+UNITS = ["stockd.service", "stockd-migrate.service"]
+
+
+def run(args, **kw):
+    kw.setdefault("timeout", 60)
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def install(root):
+    r = run([os.path.join(TOP, "deploy", "install"), "--root", root])
+    assert r.returncode == 0, "deploy/install --root %s failed (%d):\n%s" % (root, r.returncode, r.stdout)
+    return r
+
+
+class DeployFiles(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="stockd-deploy-")
+        cls.root = os.path.join(cls.tmp, "root")
+        install(cls.root)
+        cls.site = os.path.join(cls.root, "etc/nginx/sites-available/stockd")
+        cls.routing = os.path.join(cls.root, "etc/stockd/nginx/routing.conf")
+        cls.routing_script = os.path.join(cls.root, SHARE.lstrip("/"), "deploy/routing")
+        cls._nginx_setup()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def _nginx_setup(cls):
+        """A minimal nginx.conf in the temp dir that includes the installed site within http{}, as Debian's
+        nginx.conf includes sites-enabled/*. The site and the routing include are copies with their absolute
+        paths pointed into the temp root; the installed files stay as shipped."""
+        t = cls.ngx = os.path.join(cls.tmp, "nginx")
+        os.makedirs(os.path.join(t, "log"))
+        os.makedirs(os.path.join(t, "temp"))
+        cls.test_routing = os.path.join(t, "routing.conf")
+        share = cls.root + SHARE
+        routing = read(cls.routing).replace("include %s/" % SHARE, "include %s/" % share)
+        write(cls.test_routing, routing)
+        site = (read(cls.site)
+                .replace("/etc/stockd/nginx/routing.conf", cls.test_routing)
+                .replace(SHARE + "/", share + "/")
+                .replace("/var/log/nginx/", t + "/log/"))
+        write(os.path.join(t, "sites-enabled", "stockd"), site)
+        # Nothing the test nginx reads may still come from the real /etc/stockd or /usr/local: only
+        # /etc/nginx/fastcgi_params (the distribution's) is left as it is.
+        for text in (site, routing, read(os.path.join(share, "conf/nginx/stockd-locations.conf"))):
+            for path in re.findall(r"^\s*(?:include|access_log|error_log)\s+(/[^\s;]+)", text, re.M):
+                assert path.startswith(cls.tmp) or path == "/etc/nginx/fastcgi_params", path
+        cls.nginx_conf = os.path.join(t, "nginx.conf")
+        write(cls.nginx_conf, """pid {t}/nginx.pid;
+error_log {t}/log/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {t}/log/access.log;
+    client_body_temp_path {t}/temp/body;
+    fastcgi_temp_path {t}/temp/fastcgi;
+    proxy_temp_path {t}/temp/proxy;
+    uwsgi_temp_path {t}/temp/uwsgi;
+    scgi_temp_path {t}/temp/scgi;
+    include {t}/sites-enabled/*;
+}}
+""".format(t=t))
+
+    def path(self, rel):
+        return os.path.join(self.root, rel.lstrip("/"))
+
+    # --- deploy/install --------------------------------------------------------
+
+    def test_install_layout(self):
+        """Every file where the units, the site and the scripts expect it; the routing include starts on old
+        routes and names the installed routing-keys.conf by its final path; secrets are not world-readable."""
+        for rel in ["usr/local/bin/stockd", SHARE + "/deploy/routing", SHARE + "/deploy/upgrade"]:
+            self.assertTrue(os.access(self.path(rel), os.X_OK), rel)
+        for rel in [SHARE + "/sql/0001_legacy_cart.sql", SHARE + "/sql/0002_stock_management.sql",
+                    SHARE + "/conf/nginx/stockd-locations.conf", SHARE + "/conf/nginx/routing-keys.conf",
+                    "etc/systemd/system/stockd.service", "etc/systemd/system/stockd-migrate.service",
+                    "etc/stockd/stockd.env", "etc/stockd/stockd.conf", "etc/nginx/sites-available/stockd",
+                    "etc/logrotate.d/stockd"]:
+            self.assertTrue(os.path.isfile(self.path(rel)), rel)
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("etc/stockd/stockd.env")).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("etc/stockd/stockd.conf")).st_mode) & 0o007, 0)
+        routing = read(self.routing)
+        self.assertIn("include %s/conf/nginx/routing-keys.conf;" % SHARE, routing)
+        self.assertIn('$stock_routing_state { default "old"; }', routing)
+        self.assertEqual(read(self.path("etc/stockd/nginx/routing.state")).strip(), "old")
+        # The units find what they name.
+        svc = read(self.path("etc/systemd/system/stockd.service"))
+        self.assertIn("ExecStart=/usr/local/bin/stockd serve\n", svc)
+        self.assertIn("EnvironmentFile=/etc/stockd/stockd.env\n", svc)
+        mig = read(self.path("etc/systemd/system/stockd-migrate.service"))
+        self.assertIn("ExecStart=/usr/local/bin/stockd migrate %s/sql\n" % SHARE, mig)
+        self.assertNotIn("ExecStartPre", svc)
+        # The env file pins nothing an operator flips with a reload, and sets no key to an empty value
+        # (an empty number is refused at start).
+        env = [ln for ln in read(self.path("etc/stockd/stockd.env")).splitlines() if ln and not ln.startswith("#")]
+        keys = {ln.split("=", 1)[0]: ln.split("=", 1)[1] for ln in env}
+        self.assertNotIn("ENABLE_STOCK_MANAGEMENT", keys)
+        self.assertEqual(keys.get("LISTEN"), "unix:/run/stockd/stockd.sock")
+        self.assertEqual(keys.get("STOCKD_CONF"), "/etc/stockd/stockd.conf")
+        self.assertEqual([k for k, v in keys.items() if v == ""], [])
+
+    def test_reinstall_keeps_operator_files(self):
+        """A second install (an upgrade) replaces the shipped files but keeps the operator's: settings, site,
+        and above all the live routing state."""
+        root = os.path.join(self.tmp, "again")
+        install(root)
+        mine = {"etc/stockd/stockd.env": "DB_PASSWORD=mine\n", "etc/stockd/stockd.conf": "WORKERS=3\n",
+                "etc/nginx/sites-available/stockd": "# mine\n", "etc/stockd/nginx/routing.conf": "# canary 10\n"}
+        for rel, text in mine.items():
+            write(os.path.join(root, rel), text)
+        os.unlink(os.path.join(root, "usr/local/bin/stockd"))
+        install(root)
+        for rel, text in mine.items():
+            self.assertEqual(read(os.path.join(root, rel)), text, rel)
+        self.assertTrue(os.access(os.path.join(root, "usr/local/bin/stockd"), os.X_OK))
+
+    # --- systemd ---------------------------------------------------------------
+
+    def test_units_verify(self):
+        """systemd-analyze verify: no unknown keys, bad values or missing binaries. It checks that ExecStart=
+        exists, and its --root does not apply to verify on systemd 252 (it then wants a whole systemd tree in
+        the root), so it verifies copies whose /usr/local/bin/stockd names the installed binary."""
+        exe = shutil.which("systemd-analyze")
+        self.assertIsNotNone(exe, "systemd-analyze missing (package systemd)")
+        d = os.path.join(self.tmp, "units")
+        os.makedirs(d)
+        paths = []
+        for u in UNITS:
+            text = read(self.path("etc/systemd/system/" + u))
+            self.assertIn("/usr/local/bin/stockd ", text)
+            p = os.path.join(d, u)
+            write(p, text.replace("/usr/local/bin/stockd ", self.path("usr/local/bin/stockd") + " "))
+            paths.append(p)
+        r = run([exe, "verify"] + paths)
+        about = [ln for ln in r.stdout.splitlines() if "stockd" in ln]
+        self.assertEqual((r.returncode, about), (0, []), r.stdout)
+
+    # --- nginx -----------------------------------------------------------------
+
+    def test_nginx_site(self):
+        """nginx -t on an nginx.conf that includes the installed site inside http{}: the site's top part
+        (upstream, routing include, map, log_format) is valid at http level, the shared locations inside
+        server{}."""
+        r = run(["nginx", "-p", self.ngx, "-c", self.nginx_conf, "-t"])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertNotRegex(r.stdout, r"\[(warn|emerg|alert|crit|error)\]")
+        site = read(self.site)
+        self.assertIn("include /etc/stockd/nginx/routing.conf;", site)
+        self.assertIn("include %s/conf/nginx/stockd-locations.conf;" % SHARE, site)
+        # the routing include and upstream are at http level, before the server block
+        head = site[:site.index("\nserver {")]
+        for directive in ("upstream stockd", "include /etc/stockd/nginx/routing.conf;", "log_format stockd"):
+            self.assertIn(directive, head)
+
+    def test_bad_routing_argument(self):
+        """deploy/routing (the installed copy) refuses `canary 101` against the temp nginx: non-zero exit,
+        the routing include byte for byte unchanged, no stray temp or backup file next to it."""
+        before = read(self.test_routing)
+        listing = sorted(os.listdir(self.ngx))
+        r = run([self.routing_script, "--nginx-conf", self.nginx_conf, "--routing-file", self.test_routing,
+                 "--prefix", self.ngx, "canary", "101"])
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("0..100", r.stdout)
+        self.assertEqual(read(self.test_routing), before)
+        self.assertEqual(sorted(os.listdir(self.ngx)), listing)
+        # and the file it left is still one nginx accepts
+        self.assertEqual(run(["nginx", "-p", self.ngx, "-c", self.nginx_conf, "-t"]).returncode, 0)
+
+    # --- logrotate -------------------------------------------------------------
+
+    def test_logrotate(self):
+        """logrotate reads the installed file and rotates a log in a directory owned by another user (like
+        /var/log/stockd, owner stockd, 0755) without an `su` line. The log path is moved into the temp dir and,
+        where no stockd user exists, the file's owner is given to daemon."""
+        exe = shutil.which("logrotate")
+        if exe is None:
+            self.skipTest("logrotate is not installed (deploy/install-deps)")
+        if os.geteuid() != 0:
+            self.skipTest("needs root: the log directory is given to another user, as in production")
+        text = read(self.path("etc/logrotate.d/stockd"))
+        self.assertIn("/var/log/stockd/*.log {", text)
+        self.assertIn("create 0640 stockd adm", text)
+        self.assertRegex(text, r"postrotate\s+systemctl kill (-s|--signal=)USR1 --kill-who=main stockd\.service")
+        logdir = os.path.join(self.tmp, "log", "stockd")
+        os.makedirs(logdir)
+        try:
+            pwd.getpwnam("stockd")
+            owner = "stockd"
+        except KeyError:
+            owner = "daemon"
+        text = text.replace("/var/log/stockd/", logdir + "/").replace("create 0640 stockd ", "create 0640 %s " % owner)
+        # the postrotate script is not the point here: logrotate only has to run it
+        text = re.sub(r"(?s)postrotate.*?endscript", "postrotate\n\t\ttrue\n\tendscript", text)
+        conf = os.path.join(self.tmp, "logrotate.conf")
+        write(conf, text)
+        write(os.path.join(logdir, "stockd.log"), "a line\n")
+        uid = pwd.getpwnam(owner).pw_uid
+        os.chown(logdir, uid, -1)
+        os.chmod(logdir, 0o755)
+        r = run([exe, "-f", "-s", os.path.join(self.tmp, "logrotate.state"), conf])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(read(os.path.join(logdir, "stockd.log.1")), "a line\n")
+        st = os.stat(os.path.join(logdir, "stockd.log"))
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid), (0o640, uid))
+
+
+if __name__ == "__main__":
+    unittest.main()

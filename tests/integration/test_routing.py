@@ -1,0 +1,322 @@
+"""nginx routing: the three states, the sticky canary, the tester cookie, bad input, and the app flag.
+
+Every test that switches the routing state puts `new` back in tearDown: the other modules assume it.
+"""
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+from lib import (STACK, STACK_DIR, StockdTest, api_error, conf, get, make_product, new_cart, ok, post, product,
+                 request)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEPLOY = os.path.dirname(STACK) if STACK else os.path.join(HERE, "..", "..", "deploy")
+ROUTING = os.path.join(DEPLOY, "routing")
+UPGRADE = os.path.join(DEPLOY, "upgrade")
+
+
+# --- helpers, also used by test_migration_path --------------------------------------
+
+def routing_cmd(*args, timeout=120):
+    """Run deploy/routing against the test stack; return the CompletedProcess."""
+    return subprocess.run([ROUTING, "--stack", STACK_DIR] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def routing_status():
+    r = routing_cmd("status")
+    assert r.returncode == 0, "routing status failed: rc %d, %s" % (r.returncode, r.stderr)
+    return r.stdout.strip()
+
+
+def switch(*state):
+    """Switch the live state; assert the command succeeded and printed it."""
+    want = " ".join(str(s) for s in state)
+    r = routing_cmd(*state)
+    assert r.returncode == 0, "routing %s failed: rc %d\nstdout: %s\nstderr: %s" % (
+        want, r.returncode, r.stdout, r.stderr)
+    assert r.stdout.strip().splitlines()[-1:] == [want], "routing %s printed %r" % (want, r.stdout)
+    return want
+
+
+def nginx_state():
+    """What nginx itself answers on its loopback-only routing endpoint."""
+    r = get("/_stockd/routing")
+    assert r.status == 200, r
+    return r.text
+
+
+def restore_new():
+    if routing_status() != "new" or nginx_state() != "new":
+        switch("new")
+
+
+def call(method, path, body=None, cid=None, via="header", mode=None):
+    """One request naming cart `cid` the way a client does: the X-Cart-Id header only, or the cart_id cookie
+    only (as a browser would)."""
+    if via == "cookie":
+        return request(method, path, body=body, cookies={"cart_id": cid} if cid else None, mode=mode)
+    return request(method, path, body=body, headers={"X-Cart-Id": cid} if cid else None, mode=mode)
+
+
+def mode_of(r):
+    m = r.header("X-Stock-Mode")
+    assert m in ("legacy", "stock"), "X-Stock-Mode %r in %r" % (m, r)
+    return m
+
+
+def pmap(fn, items, n=8):
+    with ThreadPoolExecutor(max_workers=n) as ex:
+        return list(ex.map(fn, items))
+
+
+class RoutingTest(StockdTest):
+    def tearDown(self):
+        try:
+            restore_new()
+        finally:
+            super().tearDown()
+
+
+class States(RoutingTest):
+    def check_mode(self, want):
+        """A cart's whole life in one routing state: every answer is in `want` mode."""
+        p = make_product(stock=20)
+        pid = p["id"]
+        r = post("/api/cart")
+        self.assertEqual(mode_of(r), want, r)
+        cid = ok(r, 201)["cart_id"]
+        for via in ("header", "cookie"):
+            with self.subTest(via=via):
+                r = call("GET", "/api/cart/" + cid, cid=cid, via=via)
+                ok(r)
+                self.assertEqual(mode_of(r), want, r)
+                r = call("POST", "/api/cart/add", {"cart_id": cid, "product_id": pid, "quantity": 2,
+                                                     "decrease_stock": True}, cid=cid, via=via)
+                ok(r)
+                self.assertEqual(mode_of(r), want, r)
+                r = call("POST", "/api/stock/reserve", {"cart_id": cid, "product_id": pid, "quantity": 1},
+                         cid=cid, via=via)
+                self.assertEqual(mode_of(r), want, r)
+                if want == "legacy":
+                    api_error(r, 503, "stock_management_disabled")
+                else:
+                    ok(r)
+                r = call("POST", "/api/stock/release", {"cart_id": cid, "product_id": pid, "quantity": 1},
+                         cid=cid, via=via)
+                self.assertEqual(mode_of(r), want, r)
+                if want == "legacy":
+                    api_error(r, 503, "stock_management_disabled")
+                else:
+                    ok(r)
+                r = call("DELETE", "/api/cart/remove", {"cart_id": cid, "product_id": pid, "quantity": 1,
+                                                         "increase_stock": True}, cid=cid, via=via)
+                ok(r)
+                self.assertEqual(mode_of(r), want, r)
+        # legacy mode never holds stock; stock mode held 2 per add and gave 1 back per remove
+        got = product(pid)
+        self.assertEqual(got["reserved"], 0 if want == "legacy" else 2, got)
+        r = call("POST", "/api/cart/checkout", {"cart_id": cid}, cid=cid, via="cookie")
+        order = ok(r, 201)
+        self.assertEqual(mode_of(r), want, r)
+        self.assertEqual(order["items"], [{"product_id": pid, "quantity": 2, "price_cents": p["price_cents"]}])
+        got = product(pid)
+        self.assertEqual((got["stock"], got["reserved"]), (18, 0), got)
+        # responses that name no cart carry the mode too
+        self.assertEqual(mode_of(get("/api/products/%d" % pid)), want)
+
+    def test_old_new_and_status(self):
+        self.assertEqual(routing_status(), "new", "the suite runs in state new")
+        self.assertEqual(switch("old"), "old")
+        self.assertEqual(routing_status(), "old")
+        self.assertEqual(nginx_state(), "old")
+        self.check_mode("legacy")
+
+        self.assertEqual(switch("canary", 25), "canary 25")
+        self.assertEqual(routing_status(), "canary 25")
+        self.assertEqual(nginx_state(), "canary 25")
+
+        self.assertEqual(switch("new"), "new")
+        self.assertEqual(routing_status(), "new")
+        self.assertEqual(nginx_state(), "new")
+        self.check_mode("stock")
+
+        # back to old and new once more: the switch works in both directions, repeatedly
+        switch("old")
+        self.assertEqual(routing_status(), "old")
+        self.assertEqual(mode_of(get("/api/cart/" + new_cart(), headers={"X-Cart-Id": None})), "legacy")
+        switch("new")
+        self.assertEqual(routing_status(), "new")
+        self.assertEqual(mode_of(post("/api/cart")), "stock")
+
+
+class Canary(RoutingTest):
+    N = 200
+
+    def three_calls(self, cid, pid, via):
+        """GET the cart, add to it, reserve for it: the three answers' modes (with the reserve's own check)."""
+        modes = []
+        r = call("GET", "/api/cart/" + cid, cid=cid, via=via)
+        ok(r)
+        modes.append(mode_of(r))
+        r = call("POST", "/api/cart/add", {"cart_id": cid, "product_id": pid, "quantity": 1}, cid=cid, via=via)
+        ok(r)
+        modes.append(mode_of(r))
+        r = call("POST", "/api/stock/reserve", {"cart_id": cid, "product_id": pid, "quantity": 1}, cid=cid, via=via)
+        m = mode_of(r)
+        if m == "legacy":
+            api_error(r, 503, "stock_management_disabled")
+        else:
+            self.assertEqual(ok(r)["cart_id"], cid)
+        modes.append(m)
+        return modes
+
+    def test_sticky_per_cart_header_and_cookie(self):
+        pid = make_product(stock=5000)["id"]
+        switch("canary", 30)
+        self.assertEqual(routing_status(), "canary 30")
+        carts = pmap(lambda i: ok(post("/api/cart"), 201)["cart_id"], range(self.N))
+        self.assertEqual(len(set(carts)), self.N)
+        by = {}
+        for via in ("header", "cookie"):
+            got = pmap(lambda c: self.three_calls(c, pid, via), carts)
+            by[via] = {}
+            for cid, modes in zip(carts, got):
+                self.assertEqual(len(set(modes)), 1, "cart %s got modes %s across routes via %s" % (cid, modes, via))
+                by[via][cid] = modes[0]
+            share = sum(m == "stock" for m in by[via].values()) / self.N
+            self.assertTrue(0.15 <= share <= 0.45, "stock share %.3f via %s at canary 30" % (share, via))
+        differ = [c for c in carts if by["header"][c] != by["cookie"][c]]
+        self.assertEqual(differ, [], "carts whose mode differs between the cookie and the header")
+        # a later call, cookie and header together, still agrees
+        again = pmap(lambda c: mode_of(request("GET", "/api/cart/" + c, cookies={"cart_id": c},
+                                               headers={"X-Cart-Id": c})), carts[:50])
+        self.assertEqual(again, [by["cookie"][c] for c in carts[:50]])
+        # stock carts hold what they reserved (1 per call, twice); legacy carts hold nothing
+        stock = sum(m == "stock" for m in by["cookie"].values())
+        self.assertEqual(product(pid)["reserved"], 2 * stock)
+
+    def test_raising_canary_moves_only_legacy_carts(self):
+        carts = pmap(lambda i: new_cart(), range(self.N))
+
+        def modes():
+            return dict(zip(carts, pmap(lambda c: mode_of(call("GET", "/api/cart/" + c, cid=c)), carts)))
+
+        switch("canary", 10)
+        at10 = modes()
+        switch("canary", 50)
+        at50 = modes()
+        stock10 = {c for c, m in at10.items() if m == "stock"}
+        stock50 = {c for c, m in at50.items() if m == "stock"}
+        self.assertTrue(5 <= len(stock10) <= 45, "%d of %d carts stock at canary 10" % (len(stock10), self.N))
+        self.assertTrue(60 <= len(stock50) <= 140, "%d of %d carts stock at canary 50" % (len(stock50), self.N))
+        self.assertEqual(sorted(stock10 - stock50), [], "carts that were stock at canary 10 but not at 50")
+        # and back down: lowering the canary moves exactly the carts that came over
+        switch("canary", 10)
+        self.assertEqual(modes(), at10)
+
+
+class CookieOverride(RoutingTest):
+    def test_stock_mode_cookie_wins_in_every_state(self):
+        pid = make_product(stock=1000)["id"]
+        carts = [new_cart() for _ in range(20)]
+        for state in (("old",), ("new",), ("canary", 50)):
+            switch(*state)
+            natural = {c: mode_of(call("GET", "/api/cart/" + c, cid=c)) for c in carts}
+            if state == ("canary", 50):
+                self.assertEqual(set(natural.values()), {"legacy", "stock"}, "both modes occur at canary 50")
+            for forced in ("legacy", "stock"):
+                for via in ("header", "cookie"):
+                    for c in carts:
+                        with self.subTest(state=state, forced=forced, via=via, cart=c):
+                            r = call("GET", "/api/cart/" + c, cid=c, via=via, mode=forced)
+                            ok(r)
+                            self.assertEqual(mode_of(r), forced, r)
+                            r = call("POST", "/api/stock/reserve", {"cart_id": c, "product_id": pid, "quantity": 1},
+                                     cid=c, via=via, mode=forced)
+                            self.assertEqual(mode_of(r), forced, r)
+                            if forced == "legacy":
+                                api_error(r, 503, "stock_management_disabled")
+                            else:
+                                ok(r)
+                # a cart creation (no cart key yet) obeys the cookie too
+                r = post("/api/cart", mode=forced)
+                ok(r, 201)
+                self.assertEqual(mode_of(r), forced, r)
+            # without the cookie the cart is back on its routed mode
+            self.assertEqual({c: mode_of(call("GET", "/api/cart/" + c, cid=c)) for c in carts}, natural)
+
+
+class BadInput(RoutingTest):
+    BAD = [("canary", "101"), ("canary", "x"), ("canary",), ("canary", "-1"), ("sideways",), ("new", "extra")]
+
+    def check_bad_inputs(self, state):
+        """Every bad argument exits non-zero with a message and changes nothing: not the state deploy/routing
+        reports, not what nginx answers, not the include, not the mode a cart is served in."""
+        carts = [new_cart() for _ in range(10)]
+        before = {c: mode_of(call("GET", "/api/cart/" + c, cid=c)) for c in carts}
+        if state == "old":
+            self.assertEqual(set(before.values()), {"legacy"})
+        if state == "new":
+            self.assertEqual(set(before.values()), {"stock"})
+        routing_file = os.path.join(STACK_DIR, "nginx", "routing.conf")
+        with open(routing_file) as f:
+            include = f.read()
+        for args in self.BAD:
+            with self.subTest(state=state, args=args):
+                r = routing_cmd(*args)
+                self.assertNotEqual(r.returncode, 0, "routing %s succeeded: %r" % (" ".join(args), r.stdout))
+                self.assertTrue(r.stderr.strip(), "routing %s exited %d without a message" % (
+                    " ".join(args), r.returncode))
+                self.assertEqual(routing_status(), state)
+                self.assertEqual(nginx_state(), state)
+                with open(routing_file) as f:
+                    self.assertEqual(f.read(), include, "the routing include changed")
+                for c in carts[:3]:
+                    r = call("GET", "/api/cart/" + c, cid=c, via="cookie")
+                    ok(r)
+                    self.assertEqual(mode_of(r), before[c], r)
+        self.assertEqual({c: mode_of(call("GET", "/api/cart/" + c, cid=c)) for c in carts}, before)
+
+    def test_bad_arguments_leave_the_state(self):
+        switch("old")
+        self.check_bad_inputs("old")
+        switch("canary", 40)
+        self.check_bad_inputs("canary 40")
+        switch("new")
+        self.check_bad_inputs("new")
+
+
+class AppFlag(RoutingTest):
+    def test_enable_stock_management_false_wins(self):
+        self.assertEqual(routing_status(), "new")
+        pid = make_product(stock=10)["id"]
+        cid = new_cart()
+        with conf(ENABLE_STOCK_MANAGEMENT="false"):
+            self.assertEqual(routing_status(), "new", "the app flag needs no nginx change")
+            for forced in (None, "stock"):
+                with self.subTest(cookie=forced):
+                    r = post("/api/cart", mode=forced)
+                    ok(r, 201)
+                    self.assertEqual(mode_of(r), "legacy", r)
+                    r = call("GET", "/api/cart/" + cid, cid=cid, mode=forced)
+                    ok(r)
+                    self.assertEqual(mode_of(r), "legacy", r)
+                    r = call("POST", "/api/cart/add", {"cart_id": cid, "product_id": pid, "quantity": 1,
+                                                         "decrease_stock": True}, cid=cid, via="cookie", mode=forced)
+                    ok(r)
+                    self.assertEqual(mode_of(r), "legacy", r)
+                    for path in ("/api/stock/reserve", "/api/stock/release"):
+                        r = call("POST", path, {"cart_id": cid, "product_id": pid, "quantity": 1}, cid=cid,
+                                 mode=forced)
+                        self.assertEqual(mode_of(r), "legacy", r)
+                        api_error(r, 503, "stock_management_disabled")
+            self.assertEqual(product(pid)["reserved"], 0, "legacy mode held nothing")
+        r = call("GET", "/api/cart/" + cid, cid=cid)
+        ok(r)
+        self.assertEqual(mode_of(r), "stock")
+        r = call("POST", "/api/stock/reserve", {"cart_id": cid, "product_id": pid, "quantity": 1}, cid=cid)
+        self.assertEqual(mode_of(r), "stock", r)
+        self.assertEqual(ok(r)["reserved"], 1)
+        self.assertEqual(product(pid)["reserved"], 1)
