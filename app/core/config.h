@@ -20,6 +20,7 @@ typedef struct {
 	long txn_budget_ms;           /* TXN_BUDGET_MS: all retries of one transaction */
 	long audit_interval_ms;       /* AUDIT_INTERVAL: the sweeper's periodic audit */
 	long slow_request_ms;         /* SLOW_REQUEST_MS: slower requests are logged */
+	bool metrics;                 /* METRICS: false skips the per-request counters (for measuring their cost) */
 	char admin_token[256];        /* ADMIN_TOKEN */
 	char db_host[256];
 	long db_port;

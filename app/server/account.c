@@ -116,7 +116,8 @@ static void access_line(const api_ctx *c, double ms)
 
 void account_request(scoreboard *sb, const api_ctx *c, double ms, const db_stats *dbs)
 {
-	count(sb, c, ms, dbs);
+	if (c->cfg->metrics)
+		count(sb, c, ms, dbs);
 	access_line(c, ms);
 	if (ms >= (double)c->cfg->slow_request_ms) {
 		sb_add(&sb->slow_requests, 1);

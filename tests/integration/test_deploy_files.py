@@ -7,14 +7,20 @@ absolute paths of the installed files are rewritten to it where a tool would
 otherwise read the real /etc or /usr/local.
 """
 
+import http.client
 import os
 import pwd
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
+
+from lib import STACK_DIR
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHARE = "/usr/local/share/stockd"
@@ -35,6 +41,22 @@ def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, cookie=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        r = conn.getresponse()
+        return r.status, r.getheader("X-Stock-Mode"), r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
 
 
 def install(root):
@@ -60,28 +82,40 @@ class DeployFiles(unittest.TestCase):
 
     @classmethod
     def _nginx_setup(cls):
-        """A minimal nginx.conf in the temp dir that includes the installed site within http{}, as Debian's
-        nginx.conf includes sites-enabled/*. The site and the routing include are copies with their absolute
-        paths pointed into the temp root; the installed files stay as shipped."""
         t = cls.ngx = os.path.join(cls.tmp, "nginx")
+        cls.nginx_conf, cls.test_routing = cls.nginx_tree(t)
+
+    @classmethod
+    def nginx_tree(cls, t, port=None, upstream=None, user=""):
+        """A minimal nginx.conf in directory t that includes the installed site within http{}, as Debian's
+        nginx.conf includes sites-enabled/*. The site and the routing include are copies with their absolute
+        paths pointed into the temp root; the installed files stay as shipped. With port, the site listens on
+        127.0.0.1:port instead of port 80; with upstream, its upstream is that unix socket. Returns the paths
+        of nginx.conf and of the routing include."""
         os.makedirs(os.path.join(t, "log"))
         os.makedirs(os.path.join(t, "temp"))
-        cls.test_routing = os.path.join(t, "routing.conf")
+        test_routing = os.path.join(t, "routing.conf")
         share = cls.root + SHARE
         routing = read(cls.routing).replace("include %s/" % SHARE, "include %s/" % share)
-        write(cls.test_routing, routing)
+        write(test_routing, routing)
+        shutil.copy(cls.routing[:-len(".conf")] + ".state", os.path.join(t, "routing.state"))
         site = (read(cls.site)
-                .replace("/etc/stockd/nginx/routing.conf", cls.test_routing)
+                .replace("/etc/stockd/nginx/routing.conf", test_routing)
                 .replace(SHARE + "/", share + "/")
                 .replace("/var/log/nginx/", t + "/log/"))
+        if port is not None:
+            site, n = re.subn(r"(?m)^    listen 80;\n    listen \[::\]:80;.*$", "    listen 127.0.0.1:%d;" % port, site)
+            assert n == 1, "the site's listen lines changed: update this test"
+        if upstream is not None:
+            site = site.replace("server unix:/run/stockd/stockd.sock;", "server unix:%s;" % upstream)
         write(os.path.join(t, "sites-enabled", "stockd"), site)
         # Nothing the test nginx reads may still come from the real /etc/stockd or /usr/local: only
         # /etc/nginx/fastcgi_params (the distribution's) is left as it is.
         for text in (site, routing, read(os.path.join(share, "conf/nginx/stockd-locations.conf"))):
             for path in re.findall(r"^\s*(?:include|access_log|error_log)\s+(/[^\s;]+)", text, re.M):
                 assert path.startswith(cls.tmp) or path == "/etc/nginx/fastcgi_params", path
-        cls.nginx_conf = os.path.join(t, "nginx.conf")
-        write(cls.nginx_conf, """pid {t}/nginx.pid;
+        nginx_conf = os.path.join(t, "nginx.conf")
+        write(nginx_conf, """{user}\npid {t}/nginx.pid;
 error_log {t}/log/error.log;
 events {{ worker_connections 64; }}
 http {{
@@ -93,7 +127,8 @@ http {{
     scgi_temp_path {t}/temp/scgi;
     include {t}/sites-enabled/*;
 }}
-""".format(t=t))
+""".format(t=t, user=user))
+        return nginx_conf, test_routing
 
     def path(self, rel):
         return os.path.join(self.root, rel.lstrip("/"))
@@ -192,13 +227,72 @@ http {{
         before = read(self.test_routing)
         listing = sorted(os.listdir(self.ngx))
         r = run([self.routing_script, "--nginx-conf", self.nginx_conf, "--routing-file", self.test_routing,
-                 "--prefix", self.ngx, "canary", "101"])
+                 "canary", "101"])
         self.assertNotEqual(r.returncode, 0, r.stdout)
         self.assertIn("0..100", r.stdout)
         self.assertEqual(read(self.test_routing), before)
         self.assertEqual(sorted(os.listdir(self.ngx)), listing)
         # and the file it left is still one nginx accepts
         self.assertEqual(run(["nginx", "-p", self.ngx, "-c", self.nginx_conf, "-t"]).returncode, 0)
+
+    def test_live_site_and_routing_switch(self):
+        """The documented switch on a running nginx serving the installed site, its upstream pointed at the
+        test stack's app: deploy/routing with --nginx-conf, --routing-file and --url (no pid file: it reloads
+        with nginx -s reload) goes old -> canary 10 -> old, each confirmed by nginx itself, and requests reach
+        the app through the site's locations in the mode the routing include gives."""
+        sock = os.path.join(STACK_DIR, "run", "stockd.sock") if STACK_DIR else ""
+        if not sock or not os.path.exists(sock):
+            self.skipTest("no test stack (run through tests/run-all)")
+        # As on a real server, nginx's workers run as www-data, the socket's group (when we are root and
+        # www-data can reach the stack's socket; deploy/stack makes the same choice).
+        user = ""
+        if os.geteuid() == 0:
+            reach = run(["runuser", "-u", "www-data", "--", "test", "-x", os.path.dirname(sock)])
+            user = "user www-data www-data;" if reach.returncode == 0 else "user root root;"
+        port = free_port()
+        t = os.path.join(self.tmp, "nginx-live")
+        conf, routing = self.nginx_tree(t, port=port, upstream=sock, user=user)
+        url = "http://127.0.0.1:%d" % port
+
+        def routing_cmd(*args):
+            return run([self.routing_script, "--nginx-conf", conf, "--routing-file", routing, "--url", url]
+                       + list(args))
+
+        r = run(["nginx", "-c", conf])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        pid_file = os.path.join(t, "nginx.pid")
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(pid_file) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(routing_cmd("status").stdout.strip(), "old")
+            self.assertEqual(http_get(port, "/_stockd/routing")[2], "old")
+            status, mode, body = http_get(port, "/healthz")
+            self.assertEqual((status, mode), (200, "legacy"), body)
+            self.assertEqual(http_get(port, "/healthz", cookie="stock_mode=stock")[:2], (200, "stock"))
+            for state in (["canary", "10"], ["old"]):
+                want = " ".join(state)
+                r = routing_cmd(*state)
+                self.assertEqual(r.returncode, 0, r.stdout)
+                self.assertEqual(r.stdout.strip().splitlines()[-1], want)
+                self.assertEqual(http_get(port, "/_stockd/routing")[2], want)
+                self.assertEqual(routing_cmd("status").stdout.strip(), want)
+            # the access log never shows a cart id
+            http_get(port, "/api/cart/" + "ab" * 16)
+        finally:
+            try:
+                with open(pid_file) as f:
+                    pid = int(f.read().strip())
+                os.kill(pid, signal.SIGQUIT)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    os.kill(pid, 0)
+                    time.sleep(0.05)
+            except (OSError, ValueError):
+                pass
+        access = read(os.path.join(t, "log", "stockd-access.log"))
+        self.assertIn('"GET /api/cart/:cart_id"', access)
+        self.assertNotIn("ab" * 16, access)
 
     # --- logrotate -------------------------------------------------------------
 
