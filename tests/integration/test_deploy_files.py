@@ -208,8 +208,8 @@ http {{
 
     def test_nginx_site(self):
         """nginx -t on an nginx.conf that includes the installed site inside http{}: the site's top part
-        (upstream, routing include, map, log_format) is valid at http level, the shared locations inside
-        server{}."""
+        (upstream, routing include, map, log_format, rate-limit zones) is valid at http level, the shared
+        locations inside server{}."""
         r = run(["nginx", "-p", self.ngx, "-c", self.nginx_conf, "-t"])
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertNotRegex(r.stdout, r"\[(warn|emerg|alert|crit|error)\]")
@@ -218,7 +218,8 @@ http {{
         self.assertIn("include %s/conf/nginx/stockd-locations.conf;" % SHARE, site)
         # the routing include and upstream are at http level, before the server block
         head = site[:site.index("\nserver {")]
-        for directive in ("upstream stockd", "include /etc/stockd/nginx/routing.conf;", "log_format stockd"):
+        for directive in ("upstream stockd", "include /etc/stockd/nginx/routing.conf;", "log_format stockd",
+                          "include %s/conf/nginx/limits.conf;" % SHARE):
             self.assertIn(directive, head)
 
     def test_bad_routing_argument(self):
