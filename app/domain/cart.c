@@ -5,10 +5,8 @@
 #include "core/random.h"
 #include "domain/domain.h"
 #include "domain/hold_math.h"
+#include "domain/hold_ops.h"
 #include "domain/locking.h"
-
-/* A cart line never passes this, whatever the configuration (contract). */
-#define LINE_MAX_UNITS 1000
 
 static const char SQL_CART_INSERT[] = "INSERT INTO carts (id) VALUES (?)";
 
@@ -156,17 +154,6 @@ int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
 	return rc;
 }
 
-/* 404 before 409: a refusal found on the cart is reported only once the
- * product is known to exist. */
-static int refuse_if_product_exists(db *d, int64_t product_id, int refusal)
-{
-	int exists = 0;
-	int rc = product_exists(d, product_id, &exists);
-	if (rc != DB_OK)
-		return rc;
-	return exists ? refusal : DOM_PRODUCT_NOT_FOUND;
-}
-
 typedef struct {
 	const stk_config *cfg;
 	stock_mode mode;
@@ -185,23 +172,14 @@ static int add_body(db *d, void *arg)
 	int64_t now = clock_now_ms();
 	locked_cart cart;
 	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
+	if (rc == DB_OK)
+		rc = cart_refusal(d, op->cfg, &cart, op->product_id, op->quantity, true);
+	bool hold = op->mode == MODE_STOCK && op->stock_flag;
+	/* Without a hold no product lock will say whether the product exists. */
+	if (rc == DB_OK && !hold)
+		rc = product_refusal(d, op->product_id, DOM_OK);
 	if (rc != DB_OK)
 		return rc;
-	if (!cart.found)
-		return DOM_CART_NOT_FOUND;
-	int refusal = DOM_OK;
-	if (cart.checked_out)
-		refusal = DOM_CART_CLOSED;
-	else if (cart.line + op->quantity > LINE_MAX_UNITS)
-		refusal = DOM_QUANTITY_LIMIT;
-	else if (cart.line == 0 && !cart.has_live_hold && cart.products >= op->cfg->max_cart_lines)
-		refusal = DOM_CART_FULL;
-	bool hold = op->mode == MODE_STOCK && op->stock_flag;
-	if (refusal != DOM_OK || !hold) {
-		rc = refuse_if_product_exists(d, op->product_id, refusal);
-		if (rc != DB_OK)
-			return rc;
-	}
 	size_t n = strlen(op->cart_id);
 	const char *mode = mode_name(op->mode);
 	db_param line[] = { P_STR(op->cart_id, n), P_I64(op->product_id), P_I64(op->quantity),
@@ -214,24 +192,15 @@ static int add_body(db *d, void *arg)
 
 	/* The product lock comes last and the transaction commits right after:
 	 * a hot product's throughput is 1 / (time its row lock is held). */
-	locked_product lp;
-	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
+	hold_change h;
+	rc = hold_take(d, op->cfg, op->cart_id, op->product_id, op->quantity, now, &h);
+	op->ev.expired += h.expired;
+	op->why->available = h.available;
 	if (rc != DB_OK)
 		return rc;
-	op->ev.expired += lp.expired_reclaimed;
-	int64_t available = lp.stock - lp.reserved;
-	rc = hold_can_take(lp.held, op->quantity, available, op->cfg->max_hold_per_product);
-	if (rc != DOM_OK) {
-		op->why->available = available;
-		return rc;
-	}
-	int64_t until = now + op->cfg->reservation_timeout_ms;
-	rc = hold_write(d, op->cart_id, op->product_id, lp.held + op->quantity, until);
-	if (rc != DB_OK)
-		return rc;
-	cart_view_set_hold(op->out, op->product_id, lp.held + op->quantity, until);
-	op->ev.held += op->quantity;
-	return product_adjust(d, op->product_id, 0, op->quantity);
+	cart_view_set_hold(op->out, op->product_id, h.reserved, h.reserved_until);
+	op->ev.held += h.changed;
+	return DB_OK;
 }
 
 int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
@@ -261,7 +230,7 @@ static int remove_body(db *d, void *arg)
 	if (!cart.found)
 		return DOM_CART_NOT_FOUND;
 	if (cart.line == 0)
-		return refuse_if_product_exists(d, op->product_id, DOM_ITEM_NOT_IN_CART);
+		return product_refusal(d, op->product_id, DOM_ITEM_NOT_IN_CART);
 	if (cart.checked_out)
 		return DOM_CART_CLOSED;
 	int64_t removed = hold_release_amount(cart.line, op->quantity);
@@ -280,20 +249,15 @@ static int remove_body(db *d, void *arg)
 	if (rc != DB_OK || op->mode != MODE_STOCK || !op->stock_flag)
 		return rc;
 
-	locked_product lp;
-	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
+	/* Give back as many held units as left the line, never more than held. */
+	hold_change h;
+	rc = hold_give_back(d, op->cart_id, op->product_id, removed, now, &h);
 	if (rc != DB_OK)
 		return rc;
-	op->ev.expired += lp.expired_reclaimed;
-	int64_t released = removed < lp.held ? removed : lp.held;
-	if (released == 0)
-		return DB_OK;
-	rc = hold_write(d, op->cart_id, op->product_id, lp.held - released, lp.held_until);
-	if (rc != DB_OK)
-		return rc;
-	cart_view_set_hold(op->out, op->product_id, lp.held - released, lp.held_until);
-	op->ev.released += released;
-	return product_adjust(d, op->product_id, 0, -released);
+	op->ev.expired += h.expired;
+	op->ev.released += h.changed;
+	cart_view_set_hold(op->out, op->product_id, h.reserved, h.reserved_until);
+	return DB_OK;
 }
 
 int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,

@@ -2,8 +2,7 @@
 
 #include "core/clock.h"
 #include "domain/domain.h"
-#include "domain/hold_math.h"
-#include "domain/locking.h"
+#include "domain/hold_ops.h"
 
 typedef struct {
 	const stk_config *cfg;
@@ -14,21 +13,6 @@ typedef struct {
 	dom_events ev; /* this attempt's; kept only if it commits */
 } hold_op;
 
-/* The cart-level refusals (closed, full) wait until the product is known to
- * exist: 404 comes before 409. */
-static int cart_refusal(db *d, const locked_cart *cart, int refusal, int64_t product_id)
-{
-	if (!cart->found)
-		return DOM_CART_NOT_FOUND;
-	if (refusal == DOM_OK)
-		return DOM_OK;
-	int exists = 0;
-	int rc = product_exists(d, product_id, &exists);
-	if (rc != DB_OK)
-		return rc;
-	return exists ? refusal : DOM_PRODUCT_NOT_FOUND;
-}
-
 static int reserve_body(db *d, void *arg)
 {
 	hold_op *op = arg;
@@ -36,38 +20,18 @@ static int reserve_body(db *d, void *arg)
 	int64_t now = clock_now_ms();
 	locked_cart cart;
 	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
+	if (rc == DB_OK)
+		rc = cart_refusal(d, op->cfg, &cart, op->product_id, 0, true);
 	if (rc != DB_OK)
 		return rc;
-	int refusal = DOM_OK;
-	if (cart.checked_out)
-		refusal = DOM_CART_CLOSED;
-	else if (cart.line == 0 && !cart.has_live_hold && cart.products >= op->cfg->max_cart_lines)
-		refusal = DOM_CART_FULL;
-	rc = cart_refusal(d, &cart, refusal, op->product_id);
-	if (rc != DOM_OK)
-		return rc;
-
-	locked_product lp;
-	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
+	hold_change h;
+	rc = hold_take(d, op->cfg, op->cart_id, op->product_id, op->quantity, now, &h);
+	op->ev.expired += h.expired;
+	op->why->available = h.available;
 	if (rc != DB_OK)
 		return rc;
-	op->ev.expired += lp.expired_reclaimed;
-	int64_t available = lp.stock - lp.reserved;
-	rc = hold_can_take(lp.held, op->quantity, available, op->cfg->max_hold_per_product);
-	if (rc != DOM_OK) {
-		op->why->available = available;
-		return rc;
-	}
-	/* Adding to a hold restarts its whole timeout. */
-	int64_t until = now + op->cfg->reservation_timeout_ms;
-	rc = hold_write(d, op->cart_id, op->product_id, lp.held + op->quantity, until);
-	if (rc != DB_OK)
-		return rc;
-	rc = product_adjust(d, op->product_id, 0, op->quantity);
-	if (rc != DB_OK)
-		return rc;
-	*op->out = (hold_state){ lp.held + op->quantity, until, available - op->quantity };
-	op->ev.held += op->quantity;
+	op->ev.held += h.changed;
+	*op->out = (hold_state){ h.reserved, h.reserved_until, h.available };
 	return DB_OK;
 }
 
@@ -91,29 +55,17 @@ static int release_body(db *d, void *arg)
 	int64_t now = clock_now_ms();
 	locked_cart cart;
 	int rc = lock_cart(d, op->cart_id, 0, now, &cart);
+	if (rc == DB_OK)
+		rc = cart_refusal(d, op->cfg, &cart, op->product_id, 0, false);
 	if (rc != DB_OK)
 		return rc;
-	rc = cart_refusal(d, &cart, cart.checked_out ? DOM_CART_CLOSED : DOM_OK, op->product_id);
-	if (rc != DOM_OK)
-		return rc;
-
-	locked_product lp;
-	rc = lock_product(d, op->product_id, op->cart_id, now, &lp);
+	hold_change h;
+	rc = hold_give_back(d, op->cart_id, op->product_id, op->quantity, now, &h);
 	if (rc != DB_OK)
 		return rc;
-	op->ev.expired += lp.expired_reclaimed;
-	int64_t released = hold_release_amount(lp.held, op->quantity);
-	op->ev.released += released;
-	int64_t left = lp.held - released;
-	if (released > 0) {
-		rc = hold_write(d, op->cart_id, op->product_id, left, lp.held_until);
-		if (rc != DB_OK)
-			return rc;
-		rc = product_adjust(d, op->product_id, 0, -released);
-		if (rc != DB_OK)
-			return rc;
-	}
-	*op->out = (hold_state){ left, left > 0 ? lp.held_until : 0, lp.stock - lp.reserved + released };
+	op->ev.expired += h.expired;
+	op->ev.released += h.changed;
+	*op->out = (hold_state){ h.reserved, h.reserved_until, h.available };
 	return DB_OK;
 }
 

@@ -1,0 +1,80 @@
+#include "domain/hold_ops.h"
+
+#include <string.h>
+
+#include "domain/domain.h"
+#include "domain/hold_math.h"
+
+int product_refusal(db *d, int64_t product_id, int refusal)
+{
+	int exists = 0;
+	int rc = product_exists(d, product_id, &exists);
+	if (rc != DB_OK)
+		return rc;
+	return exists ? refusal : DOM_PRODUCT_NOT_FOUND;
+}
+
+int cart_refusal(db *d, const stk_config *cfg, const locked_cart *cart, int64_t product_id, int64_t line_add,
+		 bool check_full)
+{
+	if (!cart->found)
+		return DOM_CART_NOT_FOUND;
+	int refusal = DOM_OK;
+	if (cart->checked_out)
+		refusal = DOM_CART_CLOSED;
+	else if (cart->line + line_add > LINE_MAX_UNITS)
+		refusal = DOM_QUANTITY_LIMIT;
+	else if (check_full && cart->line == 0 && !cart->has_live_hold && cart->products >= cfg->max_cart_lines)
+		refusal = DOM_CART_FULL;
+	return refusal == DOM_OK ? DOM_OK : product_refusal(d, product_id, refusal);
+}
+
+int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t product_id, int64_t quantity,
+	      int64_t now_ms, hold_change *out)
+{
+	memset(out, 0, sizeof *out);
+	locked_product lp;
+	int rc = lock_product(d, product_id, cart_id, now_ms, &lp);
+	if (rc != DB_OK)
+		return rc;
+	out->expired = lp.expired_reclaimed;
+	out->available = lp.stock - lp.reserved;
+	rc = hold_can_take(lp.held, quantity, out->available, cfg->max_hold_per_product);
+	if (rc != DOM_OK)
+		return rc;
+	int64_t until = now_ms + cfg->reservation_timeout_ms;
+	rc = hold_write(d, cart_id, product_id, lp.held + quantity, until);
+	if (rc == DB_OK)
+		rc = product_adjust(d, product_id, 0, quantity);
+	if (rc != DB_OK)
+		return rc;
+	out->reserved = lp.held + quantity;
+	out->reserved_until = until;
+	out->available -= quantity;
+	out->changed = quantity;
+	return DB_OK;
+}
+
+int hold_give_back(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t now_ms,
+		   hold_change *out)
+{
+	memset(out, 0, sizeof *out);
+	locked_product lp;
+	int rc = lock_product(d, product_id, cart_id, now_ms, &lp);
+	if (rc != DB_OK)
+		return rc;
+	int64_t released = hold_release_amount(lp.held, quantity);
+	if (released > 0) {
+		rc = hold_write(d, cart_id, product_id, lp.held - released, lp.held_until);
+		if (rc == DB_OK)
+			rc = product_adjust(d, product_id, 0, -released);
+		if (rc != DB_OK)
+			return rc;
+	}
+	out->expired = lp.expired_reclaimed;
+	out->reserved = lp.held - released;
+	out->reserved_until = out->reserved > 0 ? lp.held_until : 0;
+	out->available = lp.stock - lp.reserved + released;
+	out->changed = released;
+	return DB_OK;
+}
