@@ -18,12 +18,14 @@ SAN_BIN := app/build/stockd-asan
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=app/build/unit/%)
+# The same tests without sanitizers, for valgrind (the two do not mix).
+PLAIN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=app/build/unit-plain/%)
 
 # Test tools that drive the database directly (e.g. a legacy-schema load).
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 
-.PHONY: all deps build run stop test test-unit test-integration test-asan bench clean
+.PHONY: all deps build install run stop test test-unit test-valgrind test-asan bench clean
 
 all: build
 
@@ -50,9 +52,17 @@ app/build/unit/%: tests/unit/%.c $(SAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $(WARN) $(INC) -o $@ $< $(SAN_OBJ) $(LIBS) -lcmocka
 
+app/build/unit-plain/%: tests/unit/%.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< $(OBJ) $(LIBS) -lcmocka
+
 app/build/tools/%: tests/tools/%.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< $(OBJ) $(LIBS)
+
+# A real server: binary, units, nginx site, logrotate (docs/operations.md).
+install: build
+	deploy/install
 
 run: deps build
 	deploy/stack run var
@@ -65,6 +75,9 @@ test: deps build $(UNIT_BIN) $(TOOL_BIN)
 
 test-unit: $(UNIT_BIN)
 	tests/run-unit
+
+test-valgrind: $(PLAIN_UNIT_BIN)
+	UNIT_DIR=app/build/unit-plain UNIT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" tests/run-unit
 
 test-asan: deps build $(SAN_BIN) $(UNIT_BIN) $(TOOL_BIN)
 	STOCKD_BIN=$(CURDIR)/$(SAN_BIN) tests/run-all

@@ -250,18 +250,21 @@ http {{
         if os.geteuid() == 0:
             reach = run(["runuser", "-u", "www-data", "--", "test", "-x", os.path.dirname(sock)])
             user = "user www-data www-data;" if reach.returncode == 0 else "user root root;"
-        port = free_port()
-        t = os.path.join(self.tmp, "nginx-live")
-        conf, routing = self.nginx_tree(t, port=port, upstream=sock, user=user)
+        for attempt in range(3):  # a free port may be taken by another process before nginx binds it
+            port = free_port()
+            t = os.path.join(self.tmp, "nginx-live-%d" % attempt)
+            conf, routing = self.nginx_tree(t, port=port, upstream=sock, user=user)
+            r = run(["nginx", "-c", conf])
+            if "Address already in use" not in r.stdout:
+                break
+        self.assertEqual(r.returncode, 0, r.stdout)
         url = "http://127.0.0.1:%d" % port
+        pid_file = os.path.join(t, "nginx.pid")
 
         def routing_cmd(*args):
             return run([self.routing_script, "--nginx-conf", conf, "--routing-file", routing, "--url", url]
                        + list(args))
 
-        r = run(["nginx", "-c", conf])
-        self.assertEqual(r.returncode, 0, r.stdout)
-        pid_file = os.path.join(t, "nginx.pid")
         try:
             deadline = time.monotonic() + 10
             while not os.path.exists(pid_file) and time.monotonic() < deadline:
