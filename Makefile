@@ -25,7 +25,7 @@ PLAIN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=app/build/unit-plain/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 
-.PHONY: all deps build install run stop test test-unit test-valgrind test-asan bench clean
+.PHONY: all deps build install run stop test test-unit test-valgrind test-asan fuzz bench clean
 
 all: build
 
@@ -80,7 +80,11 @@ test-valgrind: $(PLAIN_UNIT_BIN)
 	UNIT_DIR=app/build/unit-plain UNIT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" tests/run-unit
 
 test-asan: deps build $(SAN_BIN) $(UNIT_BIN) $(TOOL_BIN)
-	STOCKD_BIN=$(CURDIR)/$(SAN_BIN) tests/run-all
+	ASAN_OPTIONS=allocator_may_return_null=1 FUZZ_SECONDS=0 STOCKD_BIN=$(CURDIR)/$(SAN_BIN) tests/run-all
+
+# libFuzzer on every parser (tests/fuzz/); FUZZ_SECONDS=5 make fuzz for a quick look.
+fuzz: deps
+	tests/fuzz/run
 
 bench: deps build
 	bench/run

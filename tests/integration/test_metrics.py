@@ -169,7 +169,7 @@ class Metrics(StockdTest):
             if i < 7:
                 ok(r)
             else:
-                api_error(r, 404, "not_found")
+                api_error(r, 404, "product_not_found")
         run_threads(len(gets), read)
         # stock mode: 5 adds that hold, 2 refused for stock
         for _ in range(5):
