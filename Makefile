@@ -25,7 +25,7 @@ PLAIN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=app/build/unit-plain/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 
-.PHONY: all deps build install run stop test test-unit test-valgrind test-asan fuzz bench clean
+.PHONY: all deps build install run stop test test-unit test-valgrind test-asan test-faults fuzz bench clean
 
 all: build
 
@@ -81,6 +81,10 @@ test-valgrind: $(PLAIN_UNIT_BIN)
 
 test-asan: deps build $(SAN_BIN) $(UNIT_BIN) $(TOOL_BIN)
 	ASAN_OPTIONS=allocator_may_return_null=1 FUZZ_SECONDS=0 STOCKD_BIN=$(CURDIR)/$(SAN_BIN) tests/run-all
+
+# Fault injection on a throwaway stack (also part of `make test`).
+test-faults: deps build $(TOOL_BIN)
+	tests/faults/run
 
 # libFuzzer on every parser (tests/fuzz/); FUZZ_SECONDS=5 make fuzz for a quick look.
 fuzz: deps

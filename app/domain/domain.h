@@ -134,9 +134,11 @@ int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 /* checkout.c; *repeated is set when the cart had been checked out before. */
 int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, dom_refusal *why);
 
-/* sweep.c: reclaim expired holds (counted in c->events.expired), purge old
- * idempotency keys. */
-int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *keys_purged);
+/* sweep.c: reclaim expired holds, one product per transaction, and purge old
+ * idempotency keys. on_reclaim (may be NULL) hears each committed reclaim
+ * at once, so a sweep killed half-way has still counted what it did. */
+int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t units), void *arg,
+	      uint64_t *keys_purged);
 
 /* Live holds right now: rows and units. */
 int dom_holds_active(dom_ctx *c, int64_t now_ms, int64_t *rows, int64_t *units);

@@ -30,7 +30,8 @@ static int reclaim_body(db *d, void *arg)
 	return rc == DOM_PRODUCT_NOT_FOUND ? DB_OK : rc;
 }
 
-int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *keys_purged)
+int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t units), void *arg,
+	      uint64_t *keys_purged)
 {
 	*keys_purged = 0;
 	db_param p[] = { P_I64(now_ms) };
@@ -42,8 +43,11 @@ int dom_sweep(dom_ctx *c, int64_t now_ms, uint64_t *keys_purged)
 	for (size_t i = 0; i < r.nrows && rc == DB_OK; i++) {
 		reclaim_op op = { db_at(&r, i, 0)->i, now_ms, 0 };
 		rc = txn_run(c->db, &pol, reclaim_body, &op, &c->stats);
-		if (rc == DB_OK)
+		if (rc == DB_OK && op.reclaimed > 0) {
 			c->events.expired += op.reclaimed;
+			if (on_reclaim != NULL)
+				on_reclaim(arg, op.reclaimed);
+		}
 	}
 	db_rows_free(&r);
 	if (rc != DB_OK)

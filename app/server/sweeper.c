@@ -10,13 +10,12 @@
  * Correctness never depends on it (the row locks do that); it saves work. */
 static const char SQL_SWEEP_LOCK[] = "SELECT GET_LOCK('stockd_sweeper', 0)";
 
-static void add_events(scoreboard *sb, const dom_events *ev, int64_t abandoned[2])
+/* The sweep works for no request: its reclaims count under stock mode, the
+ * only mode that makes holds. Counted per product, as each commits. */
+static void count_reclaim(void *arg, int64_t units)
 {
-	/* The sweep works for no request: its reclaims count under stock mode,
-	 * the only mode that makes holds. */
-	sb_add(&sb->hold_units[1][HOLDS_EXPIRED_SWEEP], (uint64_t)ev->expired);
-	sb_add(&sb->carts_abandoned[0], (uint64_t)abandoned[0]);
-	sb_add(&sb->carts_abandoned[1], (uint64_t)abandoned[1]);
+	scoreboard *sb = arg;
+	sb_add(&sb->hold_units[1][HOLDS_EXPIRED_SWEEP], (uint64_t)units);
 }
 
 /* One round of the sweeper's duties. Returns DB_OK or the first failure. */
@@ -26,11 +25,12 @@ static int sweep_once(dom_ctx *dom, scoreboard *sb, int64_t *next_audit_ms)
 	int64_t now = clock_now_ms();
 	uint64_t keys = 0;
 	dom->events = (dom_events){ 0 };
-	int rc = dom_sweep(dom, now, &keys);
+	int rc = dom_sweep(dom, now, count_reclaim, sb, &keys);
 	int64_t abandoned[2] = { 0, 0 };
 	if (rc == DB_OK)
 		rc = dom_mark_abandoned(dom, cfg->reservation_timeout_ms, abandoned);
-	add_events(sb, &dom->events, abandoned);
+	sb_add(&sb->carts_abandoned[0], (uint64_t)abandoned[0]);
+	sb_add(&sb->carts_abandoned[1], (uint64_t)abandoned[1]);
 	if (rc != DB_OK)
 		return rc;
 	int64_t rows, units;

@@ -111,6 +111,7 @@ class Load:
         self.prices = {}
         self.deadline = None
         self.started_at = None
+        self.resolved = collections.Counter()  # how unanswered checkouts turned out, once retried
 
     # --- control ----------------------------------------------------------
 
@@ -324,7 +325,12 @@ class Load:
 
     def _checkout(self, c):
         c.checkout_attempted = True
+        pending = c.status is None
         a = self._send("checkout", c.cid, None, lambda: lib.checkout(c.cid))
+        if pending and (a.outcome == ACK or a.status == 409 and a.code in ("cart_empty", "insufficient_stock")):
+            with self.lock:
+                # 200: the unanswered one had committed; 201 or a 409 on an open cart: it had not
+                self.resolved["committed" if a.status == 200 else "not_committed"] += 1
         if a.outcome == ACK:
             o = a.resp.json
             got = {"order_id": o.get("order_id"), "items": o.get("items"), "total_cents": o.get("total_cents")}
@@ -388,6 +394,8 @@ class Load:
             "no_answer": sum(1 for a in ans if a.exc is not None),
             "carts": len(self.carts),
             "orders_acked": sum(1 for c in self.carts.values() if c.order is not None),
+            "unanswered_checkouts_committed": self.resolved["committed"],
+            "unanswered_checkouts_not_committed": self.resolved["not_committed"],
         }
 
 

@@ -79,4 +79,7 @@ class DbCrash(FaultTest):
                kill_to_dead_s=w[1] - w[0],
                lines_checked=facts["lines_checked"], holds_checked=facts["holds_checked"],
                orders_checked=facts["orders_checked"], unsure_skipped=facts["unsure_facts_skipped"],
+               acked_changes_verified=facts["acked_changes"],
+               unanswered_checkouts_committed=fig["unanswered_checkouts_committed"],
+               unanswered_checkouts_not=fig["unanswered_checkouts_not_committed"],
                requests_after=fig["requests"] - fig1["requests"], orders_after=facts2["orders_checked"])

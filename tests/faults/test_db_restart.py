@@ -82,4 +82,7 @@ class DbRestart(FaultTest):
                    [a for a in load.answers if t_after <= a.t0 <= t_end]),
                acked_writes=fig["acked_writes"], orders_acked=fig["orders_acked"],
                lines_checked=facts["lines_checked"], holds_checked=facts["holds_checked"],
-               unsure_skipped=facts["unsure_facts_skipped"])
+               unsure_skipped=facts["unsure_facts_skipped"],
+               acked_changes_verified=facts["acked_changes"], orders_verified=facts["orders_checked"],
+               unanswered_checkouts_committed=fig["unanswered_checkouts_committed"],
+               unanswered_checkouts_not=fig["unanswered_checkouts_not_committed"])

@@ -65,4 +65,7 @@ class MasterKill(FaultTest):
         report("master_sigkill", requests=fig["requests"], http_502=fig["http_502"],
                children_gone_s=t_gone, app_start_s=t_serving, acked_writes=fig["acked_writes"],
                orders_acked=fig["orders_acked"], lines_checked=facts["lines_checked"],
-               holds_checked=facts["holds_checked"], unsure_skipped=facts["unsure_facts_skipped"])
+               holds_checked=facts["holds_checked"], unsure_skipped=facts["unsure_facts_skipped"],
+               acked_changes_verified=facts["acked_changes"], orders_verified=facts["orders_checked"],
+               unanswered_checkouts_committed=fig["unanswered_checkouts_committed"],
+               unanswered_checkouts_not=fig["unanswered_checkouts_not_committed"])

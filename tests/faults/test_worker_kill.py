@@ -75,5 +75,8 @@ class WorkerKill(FaultTest):
                requests=fig["requests"], writes=fig["writes"], http_502=fig["http_502"], http_503=fig["http_503"],
                acked_writes=fig["acked_writes"], orders_acked=fig["orders_acked"], carts=fig["carts"],
                lines_checked=facts["lines_checked"], holds_checked=facts["holds_checked"],
-               unsure_skipped=facts["unsure_facts_skipped"], pool_refilled_s=t_pool,
+               unsure_skipped=facts["unsure_facts_skipped"],
+               acked_changes_verified=facts["acked_changes"], orders_verified=facts["orders_checked"],
+               unanswered_checkouts_committed=fig["unanswered_checkouts_committed"],
+               unanswered_checkouts_not=fig["unanswered_checkouts_not_committed"], pool_refilled_s=t_pool,
                crash_restarts=int(lib.metric(m1, "stockd_worker_restarts_total", cause="crash") - crashes0))

@@ -14,7 +14,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -234,15 +233,17 @@ class OffHost(StockdTest):
                 ("POST", "/api/admin/products/1/stock", '{"delta":1}')]
 
     def operator_calls(self, headers):
-        out = []
+        """Every operator route once, from the namespace, in one go: [((method, path), Answer)]."""
+        reqs = []
         for method, path, body in self.OPERATOR:
             if body and "%s" in body:
                 body = body % uuid.uuid4().hex[:12]
             h = dict(headers)
             if body:
                 h["Content-Type"] = "application/json"
-            out.append(((method, path), self.ns(method, path, headers=h, body=body)))
-        return out
+            reqs.append({"method": method, "path": path, "headers": h, "body": body})
+        out = self.ns_run(reqs)["answers"]
+        return [((r["method"], r["path"]), Answer(d)) for r, d in zip(reqs, out)]
 
     def test_a_operator_routes_are_forbidden_off_host(self):
         products_before = int(self.db_count("products"))
@@ -256,12 +257,16 @@ class OffHost(StockdTest):
                     json_error(self, a, 403, "forbidden")
         self.assertEqual(int(self.db_count("products")), products_before, "a forbidden create created")
         self.assertEqual(product(1)["stock"], stock1, "a forbidden stock change changed stock")
-        # nginx's own loopback-only location too
-        self.assertEqual(self.ns("GET", "/_stockd/routing").status, 403)
         # the shop itself is open to everyone
         a = self.ns("GET", "/api/products/1")
         self.assertEqual(a.status, 200, a)
         self.assertEqual(a.json["id"], 1)
+
+    def test_a2_nginx_routing_state_is_loopback_only(self):
+        # stockd-locations.conf: "The routing state nginx is running now ... Loopback only."
+        self.assertEqual(get("/_stockd/routing").status, 200)
+        a = self.ns("GET", "/_stockd/routing")
+        self.assertEqual(a.status, 403, "/_stockd/routing answered %r to an off-host client" % a)
 
     @staticmethod
     def db_count(table):
@@ -363,14 +368,17 @@ class OffHost(StockdTest):
         with conf(ADMIN_TOKEN=token):
             good = {"Authorization": "Bearer " + token}
             bad = {"Authorization": "Bearer " + token[:-2] + "zz"}
+            reqs = []
             for h in (good, bad, {}):
                 for path in ("/metrics", "/status", "/status?full", "/api/admin/audit", "/readyz",
                              "/api/nope", "/api/cart/" + "f" * 32):
-                    bodies.append(("ns " + path, self.ns("GET", path, headers=h)))
-                bodies.append(("ns bad add", self.ns("POST", "/api/cart/add", headers=dict(h, **{
-                    "Content-Type": "application/json"}), body='{"cart_id":1}')))
-                bodies.append(("ns 415", self.ns("POST", "/api/admin/products", headers=dict(h, **{
-                    "Content-Type": "text/plain"}), body="x")))
+                    reqs.append({"method": "GET", "path": path, "headers": h})
+                reqs.append({"method": "POST", "path": "/api/cart/add", "body": '{"cart_id":1}',
+                             "headers": dict(h, **{"Content-Type": "application/json"})})
+                reqs.append({"method": "POST", "path": "/api/admin/products", "body": "x",
+                             "headers": dict(h, **{"Content-Type": "text/plain"})})
+            for rq, d in zip(reqs, self.ns_run(reqs)["answers"]):
+                bodies.append(("ns %s %s" % (rq["method"], rq["path"]), Answer(d)))
             for path in ("/metrics", "/status?full", "/api/admin/audit"):
                 bodies.append(("loopback " + path, get(path, headers=good)))
             # errors from a database that is down
