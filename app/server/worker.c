@@ -85,6 +85,7 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 	 * database is down, requests answer 503 until it is back. */
 	if (db_ensure(d) != DB_OK)
 		log_warn("worker starts without a database: %s", db_error(d));
+	sb_add(&sb->db_reconnects, db_reconnects(d));
 	dom_ctx dom = { .db = d, .cfg = cfg };
 
 	FCGX_Request fr;

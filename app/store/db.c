@@ -146,6 +146,7 @@ int db_ensure(db *d)
 			       (unsigned)c->db_port, sock, 0) == NULL) {
 		remember(d, mysql_errno(m), mysql_error(m));
 		mysql_close(m);
+		d->stats.errors++; /* every failed attempt: an outage shows in the count */
 		return DB_ERR_GONE;
 	}
 	for (size_t i = 0; i < sizeof session_sql / sizeof session_sql[0]; i++) {
