@@ -38,12 +38,7 @@ def alive(pid):
     return st is not None and st[0] != "Z"
 
 
-def wchan(pid):
-    try:
-        with open("/proc/%d/wchan" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+wchan = lib.wchan
 
 
 def children(pid):

@@ -400,6 +400,16 @@ def app_pid():
         return int(f.read().strip())
 
 
+def wchan(pid):
+    """What the process is blocked in (kernel function name), "" if gone: tells an idle worker (accept),
+    a busy one (waiting on MariaDB: poll) and the sweeper (asleep) apart."""
+    try:
+        with open("/proc/%d/wchan" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def worker_pids():
     r = subprocess.run(["pgrep", "-P", str(app_pid())], capture_output=True, text=True)
     return sorted(int(x) for x in r.stdout.split())

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 
-from lib import (StockdTest, add, app_pid, conf, db_lock_product, get, hold_qty, item, make_product, metric, metrics,
+from lib import (wchan, StockdTest, add, app_pid, conf, db_lock_product, get, hold_qty, item, make_product, metric, metrics,
                  new_cart, ok, product, reserve, sighup_and_wait, snapshot, stack, wait_until, worker_pids)
 
 
@@ -21,14 +21,6 @@ def alive(pid):
         return False
     except PermissionError:
         return True
-
-
-def wchan(pid):
-    try:
-        with open("/proc/%d/wchan" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def pick_worker(pids):

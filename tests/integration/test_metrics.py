@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 
-from lib import (HEX32, MAX_ID, STACK_DIR, TS_RE, StockdTest, add, api_error, checkout, conf, db, db_int,
+from lib import (wchan, HEX32, MAX_ID, STACK_DIR, TS_RE, StockdTest, add, api_error, checkout, conf, db, db_int,
                  db_lock_product, expire_holds, get, make_product, metric, metrics, new_cart, ok, post, release,
                  reserve, run_threads, stack, wait_until, worker_pids)
 
@@ -102,14 +102,6 @@ def sweeps_settled(quiet):
 def live_hold_units():
     return db_int("SELECT COALESCE(SUM(quantity), 0) FROM stock_holds WHERE expires_at_ms > %d"
                   % int(time.time() * 1000))
-
-
-def wchan(pid):
-    try:
-        with open("/proc/%d/wchan" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def read_text(path):
