@@ -115,15 +115,37 @@ static void run_idempotent(api_ctx *c)
 		api_fail(c, rc, NULL);
 		return;
 	}
+	/* The change's transaction stays open so that the answer is stored in
+	 * it: the change and its answer commit together or not at all, and a
+	 * retry after any crash either replays the answer or runs afresh. */
+	c->dom->defer_commit = true;
 	handlers[c->route.id]->run(c);
+	c->dom->defer_commit = false;
+	if (c->resp->status >= 500) {
+		if (db_in_txn(d))
+			db_rollback(d);
+		if (idem_abandon(d, r->idempotency_key, r->method, r->path) != DB_OK)
+			log_warn("idempotency key not released: %s", db_error(d));
+		return;
+	}
 	size_t len;
 	const char *text = resp_body_text(c->resp, &len);
-	int keep = c->resp->status < 500;
-	rc = keep ? idem_finish(d, r->idempotency_key, r->method, r->path, c->resp->status, text, len,
-				c->resp->set_cookie)
-		  : idem_abandon(d, r->idempotency_key, r->method, r->path);
-	if (rc != DB_OK)
-		log_warn("idempotency key not %s: %s", keep ? "stored" : "released", db_error(d));
+	rc = idem_finish(d, r->idempotency_key, r->method, r->path, c->resp->status, text, len, c->resp->set_cookie);
+	if (rc != DB_OK) {
+		if (db_in_txn(d))
+			db_rollback(d);
+		/* Nothing committed: say so, and free the key for the retry. */
+		api_fail(c, rc, NULL);
+		if (idem_abandon(d, r->idempotency_key, r->method, r->path) != DB_OK)
+			log_warn("idempotency key not released: %s", db_error(d));
+		return;
+	}
+	if (db_in_txn(d) && (rc = db_commit(d)) != DB_OK) {
+		/* The commit's fate is unknown: keep the claim. If it committed, the
+		 * stored answer replays; if not, the claim goes stale after
+		 * REQUEST_TIMEOUT and a retry runs afresh. */
+		api_fail(c, rc, NULL);
+	}
 }
 
 void api_dispatch(api_ctx *c)

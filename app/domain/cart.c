@@ -64,12 +64,20 @@ void dom_refusal_free(dom_refusal *r)
 	memset(r, 0, sizeof *r);
 }
 
+static int create_body(db *d, void *arg)
+{
+	db_param p[] = { P_STR(arg, 32) };
+	return db_exec(d, SQL_CART_INSERT, p, 1, NULL);
+}
+
 int dom_cart_create(dom_ctx *c, char id_out[33])
 {
 	if (random_cart_id(id_out) != 0)
 		return DB_ERR_OTHER;
-	db_param p[] = { P_STR(id_out, 32) };
-	int rc = db_exec(c->db, SQL_CART_INSERT, p, 1, NULL);
+	/* A transaction for one statement: so that, like every other change,
+	 * it can commit together with an idempotent answer. */
+	txn_policy pol = dom_policy(c);
+	int rc = txn_run(c->db, &pol, create_body, id_out, &c->stats);
 	if (rc == DB_OK)
 		c->events.carts_created++;
 	return rc;

@@ -44,13 +44,16 @@ typedef struct {
 	const stk_config *cfg;
 	txn_stats stats;   /* conflicts retried, summed over the operations run */
 	dom_events events; /* summed over the operations run */
+	/* Leave a successful operation's transaction open for the caller to add
+	 * to and commit: an idempotent answer commits with its change. */
+	bool defer_commit;
 } dom_ctx;
 
 void dom_events_add(dom_events *to, const dom_events *from);
 
 static inline txn_policy dom_policy(const dom_ctx *c)
 {
-	return (txn_policy){ c->cfg->retry_attempts, c->cfg->txn_budget_ms };
+	return (txn_policy){ c->cfg->retry_attempts, c->cfg->txn_budget_ms, c->defer_commit };
 }
 
 typedef struct {

@@ -53,6 +53,12 @@ static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, s
 	uint64_t connects = db_reconnects(dom->db);
 
 	api_dispatch(&ctx);
+	if (db_in_txn(dom->db)) {
+		/* Never carry a transaction into the next request, where its
+		 * START TRANSACTION would commit it silently. */
+		log_error("%s left a transaction open; rolled back", route_name(ctx.route.id));
+		db_rollback(dom->db);
+	}
 	if (http_send(fr, &resp, req.request_id, ctx.mode == MODE_STOCK ? "stock" : "legacy") != 0)
 		log_warn("client went away before the answer was sent");
 

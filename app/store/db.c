@@ -23,6 +23,7 @@ struct db {
 	stmt_slot stmts[STMT_CACHE];
 	size_t nstmts;
 	bool broken; /* lost: dropped once the current call has let go of it */
+	bool in_txn; /* between db_begin and db_commit/db_rollback */
 	unsigned last_errno;
 	char last_error[256];
 	uint64_t reconnects;
@@ -114,9 +115,31 @@ static int settle(db *d, int rc)
 	if (d->broken) {
 		db_drop(d);
 		d->broken = false;
+		d->in_txn = false; /* the server rolled it back */
 	}
 	return rc;
 }
+
+int db_begin(db *d)
+{
+	int rc = db_simple(d, "START TRANSACTION");
+	d->in_txn = rc == DB_OK;
+	return rc;
+}
+
+int db_commit(db *d)
+{
+	d->in_txn = false;
+	return db_simple(d, "COMMIT");
+}
+
+int db_rollback(db *d)
+{
+	d->in_txn = false;
+	return db_simple(d, "ROLLBACK");
+}
+
+bool db_in_txn(const db *d) { return d->in_txn; }
 
 int db_ensure(db *d)
 {

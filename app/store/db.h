@@ -70,8 +70,15 @@ uint64_t db_reconnects(const db *d);
 int db_exec(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
 void db_rows_free(db_rows *rows);
 
-/* Plain statements without parameters (transaction control, session setup). */
+/* Plain statements without parameters (session setup, snapshots). */
 int db_simple(db *d, const char *sql);
+
+/* Transaction control; db_in_txn tells whether one is open on this
+ * connection (a lost connection has none). */
+int db_begin(db *d);
+int db_commit(db *d);
+int db_rollback(db *d);
+bool db_in_txn(const db *d);
 
 /* Statement latency and failures since the last call; zeroes them. */
 typedef struct {

@@ -31,20 +31,22 @@ int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats
 {
 	int64_t start = clock_mono_ms();
 	for (long attempt = 0;; attempt++) {
-		int rc = db_simple(d, "START TRANSACTION");
+		int rc = db_begin(d);
 		/* A connection that died while idle (a database restart) fails
 		 * here, before anything ran: reconnect and go on. */
 		if (rc == DB_ERR_GONE && attempt == 0 && db_ensure(d) == DB_OK)
-			rc = db_simple(d, "START TRANSACTION");
+			rc = db_begin(d);
 		if (rc == DB_OK)
 			rc = body(d, ctx);
+		if (rc == DB_OK && policy->leave_open)
+			return DB_OK;
 		if (rc == DB_OK) {
-			rc = db_simple(d, "COMMIT");
+			rc = db_commit(d);
 			if (rc == DB_OK)
 				return DB_OK;
 		}
 		if (rc != DB_ERR_GONE && db_connected(d)) {
-			int rb = db_simple(d, "ROLLBACK");
+			int rb = db_rollback(d);
 			if (rb != DB_OK && rb != DB_ERR_GONE)
 				log_error("rollback failed");
 		}

@@ -49,3 +49,28 @@ class RequestTimeout(StockdTest):
             self.assertEqual(product(pid)["reserved"], 0)
             # And the pool is whole again.
             ok(reserve(cid, pid, 1))
+
+
+class IdempotencyAfterCrash(StockdTest):
+    def test_key_of_a_killed_request_runs_once_after_the_timeout(self):
+        """A worker killed before its change committed leaves the key claimed but unanswered: retries get 409
+        until REQUEST_TIMEOUT has passed, then the request runs once, and later retries replay its answer."""
+        pid = make_product(stock=5)["id"]
+        cid = new_cart()
+        key = {"Idempotency-Key": "crash-" + cid}
+        with conf(REQUEST_TIMEOUT=500):
+            locker = db_lock_product(pid, 2)
+            try:
+                time.sleep(0.3)
+                killed = reserve(cid, pid, 2, headers=key)
+            finally:
+                locker.wait(10)
+            self.assertEqual(killed.status, 502, killed)
+            self.assertEqual(product(pid)["reserved"], 0, "the killed request changed stock")
+            # The claim outlived its worker by more than REQUEST_TIMEOUT: taken over, run once.
+            time.sleep(0.6)
+            first = reserve(cid, pid, 2, headers=key)
+            self.assertEqual(first.status, 200, first)
+            again = reserve(cid, pid, 2, headers=key)
+            self.assertEqual((again.status, again.body), (first.status, first.body))
+            self.assertEqual(product(pid)["reserved"], 2)
