@@ -13,7 +13,7 @@
 static void should_retry(void **state)
 {
 	(void)state;
-	const txn_policy p = { 3, 2000 };
+	const txn_policy p = { .retry_attempts = 3, .budget_ms = 2000 };
 	static const struct { int rc; long attempt; int64_t elapsed; bool want; } rows[] = {
 		{ DB_ERR_RETRY, 0, 0, true },
 		{ DB_ERR_RETRY, 2, 0, true },      /* the third retry */
@@ -36,7 +36,7 @@ static void should_retry(void **state)
 			fail_msg("row %zu: rc %d attempt %ld elapsed %lld", i, rows[i].rc, rows[i].attempt,
 				 (long long)rows[i].elapsed);
 
-	const txn_policy none = { 0, 2000 };
+	const txn_policy none = { .retry_attempts = 0, .budget_ms = 2000 };
 	assert_false(txn_should_retry(DB_ERR_RETRY, 0, &none, 0));
 }
 
