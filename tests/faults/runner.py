@@ -13,13 +13,12 @@ import json
 import os
 import sys
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-import run as integration_run  # noqa: E402  (its Result and SafeStream)
+import run as integration_run  # noqa: E402  (its run_suite)
 
 ORDER = ["test_worker_kill", "test_lock_storm", "test_sweeper", "test_db_restart", "test_db_crash",
          "test_master_kill"]
@@ -41,19 +40,8 @@ def main():
     import faultlib
     present = sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
     names = [n for n in ORDER if n in present] + [n for n in present if n not in ORDER]
-    loader = unittest.TestLoader()
-    if args.k:
-        loader.testNamePatterns = [p if "*" in p else "*%s*" % p for p in args.k]
-    suite = unittest.TestSuite()
-    for n in names:
-        suite.addTests(loader.loadTestsFromName(n))
     t0 = time.monotonic()
-    runner = unittest.TextTestRunner(stream=integration_run.SafeStream(sys.stdout), verbosity=2,
-                                     resultclass=integration_run.Result, failfast=args.failfast)
-    result = runner.run(suite)
-    counts = {"pass": 0, "fail": 0, "skip": 0}
-    for v in result.outcome.values():
-        counts[v] += 1
+    counts = integration_run.run_suite(names, args.k, args.failfast, 2)
     if os.path.exists(faultlib.FIGURES):
         print("figures:")
         with open(faultlib.FIGURES) as f:

@@ -99,6 +99,24 @@ class Result(unittest.TextTestResult):
             self.stream.writeln("    (%.2fs)" % (time.monotonic() - t0))
 
 
+def run_suite(names, patterns, failfast, verbosity):
+    """Run the named test modules (in this order), only tests matching any of patterns if given; return
+    {"pass", "fail", "skip"} counts, each test counted once. The fault runner uses it too."""
+    loader = unittest.TestLoader()
+    if patterns:
+        loader.testNamePatterns = [p if "*" in p else "*%s*" % p for p in patterns]
+    suite = unittest.TestSuite()
+    for n in names:
+        suite.addTests(loader.loadTestsFromName(n))
+    runner = unittest.TextTestRunner(stream=SafeStream(sys.stdout), verbosity=verbosity, resultclass=Result,
+                                     failfast=failfast)
+    result = runner.run(suite)
+    counts = {"pass": 0, "fail": 0, "skip": 0}
+    for v in result.outcome.values():
+        counts[v] += 1
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-k", action="append", default=[], metavar="PATTERN",
@@ -115,20 +133,8 @@ def main():
     names = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(HERE, "test_*.py")))
     names = [n for n in names if n not in LAST] + [n for n in LAST if n in names]
 
-    loader = unittest.TestLoader()
-    if args.k:
-        loader.testNamePatterns = [p if "*" in p else "*%s*" % p for p in args.k]
-    suite = unittest.TestSuite()
-    for n in names:
-        suite.addTests(loader.loadTestsFromName(n))
-
     t0 = time.monotonic()
-    runner = unittest.TextTestRunner(stream=SafeStream(sys.stdout), verbosity=2 if args.v else 1, resultclass=Result,
-                                     failfast=args.failfast)
-    result = runner.run(suite)
-    counts = {"pass": 0, "fail": 0, "skip": 0}
-    for v in result.outcome.values():
-        counts[v] += 1
+    counts = run_suite(names, args.k, args.failfast, 2 if args.v else 1)
     line = "%d passed, %d failed" % (counts["pass"], counts["fail"])
     if counts["skip"]:
         line += ", %d skipped" % counts["skip"]
