@@ -116,7 +116,7 @@ class DeployFiles(unittest.TestCase):
                 assert path.startswith(cls.tmp) or path == "/etc/nginx/fastcgi_params", path
         nginx_conf = os.path.join(t, "nginx.conf")
         write(nginx_conf, """{user}\npid {t}/nginx.pid;
-error_log {t}/log/error.log;
+error_log {t}/log/error.log notice;
 events {{ worker_connections 64; }}
 http {{
     access_log {t}/log/access.log;
