@@ -90,7 +90,15 @@ test-faults: deps build $(TOOL_BIN)
 fuzz: deps
 	tests/fuzz/run
 
-bench: deps build
+# The baselines stockd is measured against (docs/benchmarks.md).
+BENCH_BIN := app/build/bench/bare_add
+
+app/build/bench/bare_add: bench/baseline/bare_add.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< $(LIBS)
+
+bench: deps build $(BENCH_BIN)
+	deploy/install-deps php8.2-fpm php8.2-mysql
 	bench/run
 
 clean:
