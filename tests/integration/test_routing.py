@@ -4,7 +4,9 @@ Every test that switches the routing state puts `new` back in tearDown: the othe
 """
 
 import os
+import signal
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lib import (STACK, STACK_DIR, StockdTest, api_error, conf, get, make_product, new_cart, ok, post, product,
@@ -286,6 +288,35 @@ class BadInput(RoutingTest):
         self.check_bad_inputs("canary 40")
         switch("new")
         self.check_bad_inputs("new")
+
+
+class SlowReload(RoutingTest):
+    def test_a_reload_nginx_takes_late_is_waited_for_without_a_gap(self):
+        """nginx's master stopped (SIGSTOP) while deploy/routing switches: the reload signal stays pending,
+        the old workers keep answering the old state (deploy/routing's fallback must not QUIT them while no
+        new worker runs), the reload is sent again after 5 s, and once the master runs again the switch is
+        confirmed and reported as slow."""
+        with open(os.path.join(STACK_DIR, "run", "nginx.pid")) as f:
+            master = int(f.read().strip())
+        self.assertEqual(nginx_state(), "new")
+        os.kill(master, signal.SIGSTOP)
+        try:
+            proc = subprocess.Popen([ROUTING, "--stack", STACK_DIR, "canary", "20"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            time.sleep(6.5)  # past the first re-send at 5 s
+            self.assertIsNone(proc.poll(), "deploy/routing returned while nginx could not have reloaded")
+            # the old workers still serve, in the old state
+            self.assertEqual(nginx_state(), "new")
+            self.assertEqual(ok(get("/healthz"))["status"], "ok")
+        finally:
+            os.kill(master, signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(out.strip().splitlines()[-1:], ["canary 20"], out)
+        self.assertRegex(err, r"nginx took the reload after \d+ s and \d+ more reload signal")
+        self.assertNotIn("QUIT", err)
+        self.assertEqual(nginx_state(), "canary 20")
+        self.assertEqual(routing_status(), "canary 20")
 
 
 class AppFlag(RoutingTest):
