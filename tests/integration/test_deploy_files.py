@@ -13,6 +13,7 @@ import pwd
 import re
 import shutil
 import signal
+import sys
 import socket
 import stat
 import subprocess
@@ -278,6 +279,8 @@ http {{
                 want = " ".join(state)
                 r = routing_cmd(*state)
                 self.assertEqual(r.returncode, 0, r.stdout)
+                if r.stdout.strip().count("\n"):  # it recovered from a slow reload: show what it said
+                    print("\n  deploy/routing %s said: %s" % (want, r.stdout.strip()), file=sys.stderr)
                 self.assertEqual(r.stdout.strip().splitlines()[-1], want)
                 self.assertEqual(http_get(port, "/_stockd/routing")[2], want)
                 self.assertEqual(routing_cmd("status").stdout.strip(), want)

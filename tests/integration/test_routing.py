@@ -6,6 +6,7 @@ Every test that switches the routing state puts `new` back in tearDown: the othe
 import os
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,6 +39,8 @@ def switch(*state):
     r = routing_cmd(*state)
     assert r.returncode == 0, "routing %s failed: rc %d\nstdout: %s\nstderr: %s" % (
         want, r.returncode, r.stdout, r.stderr)
+    if r.stderr.strip():  # a slow reload it recovered from: worth seeing in a green run too
+        print("\n  deploy/routing %s said: %s" % (want, r.stderr.strip().replace("\n", "\n    ")), file=sys.stderr)
     assert r.stdout.strip().splitlines()[-1:] == [want], "routing %s printed %r" % (want, r.stdout)
     return want
 
