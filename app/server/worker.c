@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -118,8 +119,26 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 			block_signals(SIG_BLOCK);
 			break;
 		}
-		int rc = FCGX_Accept_r(&fr);
+		/* The connection is taken here, where a stop may interrupt; libfcgi
+		 * then reads its first records with signals blocked. Inside
+		 * FCGX_Accept_r a stop landing between accept() and those reads
+		 * would drop a connection nginx already handed over (a 502). */
+		int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		block_signals(SIG_BLOCK);
+		if (conn < 0) {
+			if (child_stop)
+				break;
+			if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+				continue;
+			log_error("accept failed: %s", strerror(errno));
+			status = WORKER_EXIT_FAILED;
+			break;
+		}
+		/* keepConnection: the previous request is finished already, so
+		 * FCGX_Accept_r's own finish must not close this new connection. */
+		fr.ipcFd = conn;
+		fr.keepConnection = 1;
+		int rc = FCGX_Accept_r(&fr);
 		if (rc < 0) {
 			if (child_stop)
 				break;
