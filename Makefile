@@ -54,7 +54,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 # `make test` builds it too, so it keeps compiling.
 BENCH_BIN := app/build/bench/bare_add
 
-.PHONY: all deps build install run stop test test-unit test-valgrind test-asan test-faults fuzz bench clean
+.PHONY: all deps build install run stop test test-unit test-valgrind test-asan test-faults test-fresh fuzz bench clean
 
 all: build
 
@@ -119,6 +119,13 @@ test-asan: deps build $(SAN_BIN) $(UNIT_BIN) $(TOOL_BIN)
 # Fault injection on a throwaway stack (also part of `make test`).
 test-faults: deps build $(TOOL_BIN)
 	tests/faults/run
+
+# The README's commands on a fresh Debian 12 root (debootstrap), from a clean
+# clone of HEAD: the first `make run` serves, the first `make test` is green.
+# Slow (installs everything twice); not part of `make test` or .ci/run.
+test-fresh:
+	@command -v debootstrap >/dev/null || deploy/install-deps debootstrap
+	tests/fresh/run
 
 # libFuzzer on every parser (tests/fuzz/); FUZZ_SECONDS=5 make fuzz for a quick look.
 fuzz: deps
