@@ -9,13 +9,14 @@ to act on signals), each followed at once by a run of new connections that must 
 
 import http.client
 import os
+import signal
 import subprocess
 import sys
 import time
 from urllib.parse import urlsplit
 
-from lib import BASE_URL, StockdTest
-from test_routing import restore_new, switch
+from lib import BASE_URL, STACK_DIR, StockdTest
+from test_routing import ROUTING, restore_new, routing_cmd, switch
 
 SWITCHES = 50
 CONNECTIONS = 100
@@ -92,3 +93,41 @@ class ExactSwitch(StockdTest):
             SWITCHES, took[len(took) // 2], took[-1]), file=sys.stderr)
         self.assertEqual(stale, [], "new connections saw another state after the switch was confirmed "
                                     "(switch number, state, how many of %d, first answers)" % CONNECTIONS)
+
+
+class StatusIsWhatNginxServes(StockdTest):
+    def tearDown(self):
+        try:
+            restore_new()
+        finally:
+            super().tearDown()
+
+    def state_file(self):
+        return os.path.join(STACK_DIR, "nginx", "routing.state")
+
+    def test_status_asks_nginx_not_the_file(self):
+        """`deploy/routing status` prints the state nginx answers; a state file that says otherwise is named
+        on stderr, never printed as the state."""
+        with open(self.state_file(), "w") as f:
+            f.write("old\n")
+        r = routing_cmd("status")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "new"), r)
+        self.assertIn("the state file says 'old'", r.stderr)
+
+    def test_a_switch_not_confirmed_does_not_claim_the_state(self):
+        """A switch nginx cannot take (its master stopped) gives up, exits non-zero, and leaves the state file
+        saying the state is unconfirmed; status still prints what nginx serves."""
+        with open(os.path.join(STACK_DIR, "run", "nginx.pid")) as f:
+            master = int(f.read().strip())
+        os.kill(master, signal.SIGSTOP)
+        try:
+            r = subprocess.run([ROUTING, "--stack", STACK_DIR, "old"], capture_output=True, text=True,
+                               timeout=60, env=dict(os.environ, ROUTING_CONFIRM_SECONDS="2"))
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("unconfirmed", r.stderr)
+            with open(self.state_file()) as f:
+                self.assertEqual(f.read().strip(), "old (unconfirmed)")
+            status = routing_cmd("status")
+            self.assertEqual(status.stdout.strip(), "new", status)
+        finally:
+            os.kill(master, signal.SIGCONT)
