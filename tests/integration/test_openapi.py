@@ -170,6 +170,8 @@ class B_Answers(Checks, StockdTest):
         self.expect(200, request("DELETE", "/api/cart/remove", body=rm, headers={"X-Cart-Id": cid}))
         self.expect(404, request("DELETE", "/api/cart/remove", body=rm), code="item_not_in_cart")
         self.expect(404, request("DELETE", "/api/cart/remove", body=dict(rm, cart_id=unknown)), code="cart_not_found")
+        self.expect(404, request("DELETE", "/api/cart/remove", body=dict(rm, product_id=MAX_ID)),
+                    code="product_not_found")
         self.expect(400, request("DELETE", "/api/cart/remove", body=dict(rm, increase_stock="yes")))
         self.shape_errors("DELETE", "/api/cart/remove", json.dumps(rm).encode())
         self.idem_reused("DELETE", "/api/cart/remove", json.dumps(dict(rm, cart_id=unknown)).encode(),
