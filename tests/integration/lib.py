@@ -40,7 +40,7 @@ JSON_CT = "application/json; charset=utf-8"
 _record_lock = threading.Lock()
 
 
-def record(method, path, status, body):
+def record(method, path, status, body, content_type=None):
     """Append one answer to $STOCKD_RECORD, if set. Tests that talk HTTP without request() may call it too."""
     target = os.environ.get("STOCKD_RECORD")
     if not target or status is None:
@@ -51,7 +51,8 @@ def record(method, path, status, body):
         code = err.get("code") if isinstance(err, dict) else None
     except (ValueError, UnicodeDecodeError, AttributeError):
         pass
-    line = json.dumps({"method": method, "path": path, "status": status, "code": code}) + "\n"
+    line = json.dumps({"method": method, "path": path, "status": status, "code": code,
+                       "type": content_type}) + "\n"
     with _record_lock, open(target, "a", encoding="utf-8") as f:
         f.write(line)
 
@@ -132,7 +133,7 @@ def request(method, path, body=None, raw=None, headers=None, cookies=None,
         conn.endheaders(data)
         r = conn.getresponse()
         payload = r.read()
-        record(method, path, r.status, payload)
+        record(method, path, r.status, payload, r.getheader("Content-Type"))
         return Resp(method, path, r.status, r.msg, payload, time.monotonic() - t0)
     finally:
         conn.close()

@@ -96,6 +96,16 @@ class Doc:
             return tpl, {s: self.deref(r) for s, r in ops[method]["responses"].items()}
         return tpl, {s: self.deref({"$ref": r}) for s, r in self.unrouted["otherMethod"].items()}
 
+    def error_codes(self, resp):
+        """The error codes a response object allows (a set), or None when it is not the error shape."""
+        schema = resp.get("content", {}).get("application/json", {}).get("schema", {})
+        if schema.get("$ref") != "#/components/schemas/Error":
+            return None
+        code = schema.get("properties", {}).get("error", {}).get("properties", {}).get("code", {})
+        if "const" in code:
+            return {code["const"]}
+        return set(code.get("enum", [])) or None
+
     # --- checking one answer --------------------------------------------------------
 
     def validator(self, schema):

@@ -133,21 +133,27 @@ def check_documented(seen_file):
     with open(seen_file, encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
-            tpl = doc.template(r["path"])
-            key = (r["method"], tpl or "(no route)", r["status"], r["code"] if tpl is None else None)
+            base = (r.get("type") or "").split(";")[0].strip().lower() or None
+            key = (r["method"], doc.template(r["path"]) or "(no route)", r["status"], r["code"], base)
             seen.setdefault(key, r["path"])
     problems = []
-    for (method, tpl, status, code), example in sorted(seen.items(), key=str):
+    for (method, tpl, status, code, base), example in sorted(seen.items(), key=str):
         if (method, status) in UNDOCUMENTED_ON_PURPOSE:
             continue
-        where, responses = doc.allowed(method, example)
-        if str(status) not in responses:
-            problems.append("%s %s -> %d (e.g. %s %s): not in docs/openapi.yaml (it lists %s)" % (
-                method, tpl, status, method, example[:120], ", ".join(sorted(responses))))
-        elif where is None and status == 404 and code != "not_found":
-            problems.append("%s %s -> 404 %s: a path that is no route must answer not_found" % (
-                method, example[:120], code))
-    print("openapi: %d answers recorded, %d distinct (method, route, status); %s" % (
+        e = "%s %s -> %d%s (e.g. %s %s)" % (method, tpl, status, " " + code if code else "", method, example[:120])
+        _, responses = doc.allowed(method, example)
+        resp = responses.get(str(status))
+        if resp is None:
+            problems.append("%s: status not in docs/openapi.yaml (it lists %s)" % (e, ", ".join(sorted(responses))))
+            continue
+        types = set(resp.get("content") or {})
+        if base not in types and not (method == "HEAD" and base is not None):
+            problems.append("%s: Content-Type %s, the description says %s" % (e, base, " or ".join(types) or "none"))
+        codes = doc.error_codes(resp)
+        if codes is not None and method != "HEAD" and code not in codes:
+            problems.append("%s: error code %s not in docs/openapi.yaml (it lists %s)" % (
+                e, code, ", ".join(sorted(codes))))
+    print("openapi: %d answers recorded, %d distinct (method, route, status, code, type); %s" % (
         sum(1 for _ in open(seen_file, encoding="utf-8")), len(seen),
         "all documented" if not problems else "%d NOT documented:" % len(problems)))
     for p in problems:

@@ -57,7 +57,7 @@ def send(port, method, path, body=None, headers=None, timeout=30):
         conn.endheaders(body)
         r = conn.getresponse()
         payload = r.read()
-        record(method, path, r.status, payload)
+        record(method, path, r.status, payload, r.getheader("Content-Type"))
         return Resp(method, path, r.status, r.msg, payload, 0)
     finally:
         conn.close()
@@ -400,7 +400,7 @@ class D_OffHost(Checks, StockdTest):
         for rq, d in zip(reqs, out):
             self.assertIsNotNone(d.get("status"), d)
             body = d["body"].encode("utf-8")
-            record(rq["method"], rq["path"], d["status"], body)
+            record(rq["method"], rq["path"], d["status"], body, d["headers"].get("content-type"))
             headers = http.client.HTTPMessage()
             for k, v in d["headers"].items():
                 headers[k] = v
