@@ -125,6 +125,13 @@ static int parse_long(const char *v, long lo, long hi, long *out)
 int config_set(stk_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
 	const key_def *k = key_find(key);
+	if (k == NULL && strcmp(key, "TESTER_TOKEN") == 0) {
+		/* The contract lists it with the app's settings, but nginx enforces
+		 * it: say where it goes instead of "unknown". */
+		snprintf(err, errlen, "TESTER_TOKEN is nginx's setting, not the app's: write it with deploy/tester-conf "
+			 "into tester.conf (docs/operations.md)");
+		return -1;
+	}
 	if (k == NULL) {
 		snprintf(err, errlen, "unknown setting %s", key);
 		return -1;
