@@ -245,7 +245,7 @@ static int read_file(const char *path, char **out, size_t *len)
 	*len = 0;
 	FILE *f = fopen(path, "rb");
 	if (f == NULL)
-		return errno == ENOENT ? 1 : -1;
+		return -1;
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
 	int rc = -1;
@@ -285,19 +285,19 @@ int config_load(stk_config *c, const char *path, char *err, size_t errlen)
 	if (path != NULL && path[0] != '\0') {
 		char *text;
 		size_t len;
-		int rc = read_file(path, &text, &len);
-		if (rc < 0) {
-			snprintf(err, errlen, "cannot read %s", path);
+		/* A file that was named and is missing is an error: running on
+		 * the defaults (another database port, no tokens) would be a
+		 * silent surprise. No file named means defaults and environment. */
+		if (read_file(path, &text, &len) != 0) {
+			snprintf(err, errlen, "cannot read the conf file %s: %s", path, strerror(errno));
 			return -1;
 		}
-		if (rc == 0) {
-			char why[300];
-			rc = config_parse(&next, text, len, env_pins, why, sizeof why);
-			free(text);
-			if (rc != 0) {
-				snprintf(err, errlen, "%s: %s", path, why);
-				return -1;
-			}
+		char why[300];
+		int rc = config_parse(&next, text, len, env_pins, why, sizeof why);
+		free(text);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: %s", path, why);
+			return -1;
 		}
 	}
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

@@ -274,9 +274,11 @@ static void load_edge_cases(void **state)
 	stk_config c, defaults;
 	config_defaults(&defaults);
 
-	/* A missing file is fine: defaults. */
-	assert_int_equal(config_load(&c, "/nonexistent/stockd.conf", err, sizeof err), 0);
-	assert_same_config(&c, &defaults);
+	/* A named file that is missing is an error that names it; no file
+	 * named means the defaults. */
+	assert_int_equal(config_load(&c, "/nonexistent/stockd.conf", err, sizeof err), -1);
+	assert_non_null(strstr(err, "/nonexistent/stockd.conf"));
+	assert_non_null(strstr(err, "No such file"));
 	assert_int_equal(config_load(&c, NULL, err, sizeof err), 0);
 	assert_same_config(&c, &defaults);
 
