@@ -229,6 +229,22 @@ class Layout:
         text = read(self.app_stderr) if os.path.exists(self.app_stderr) else ""
         return re.findall(r".*(?:ERROR: (?:Address|Undefined|Leak)Sanitizer|runtime error:).*", text)
 
+    def set_conf(self, key, value, timeout=20):
+        """Change one key of the installed conf file and reload the app (SIGHUP), as `systemctl reload stockd`
+        would; returns once every worker runs the new generation."""
+        lines = [ln for ln in read(self.conf).splitlines() if not ln.startswith(key + "=")]
+        with open(self.conf + ".tmp", "w") as f:
+            f.write("\n".join(lines + ["%s=%s" % (key, value)]) + "\n")
+        os.replace(self.conf + ".tmp", self.conf)
+        gen = metric(self.metrics(), "stockd_config_generation")
+        os.kill(self.app.pid, signal.SIGHUP)
+
+        def done():
+            m = self.metrics()
+            return (metric(m, "stockd_config_generation") > gen and m.get("stockd_reload_in_progress") == 0
+                    and self.pool_whole())
+        wait_until(done, timeout, 0.1, "the installed app to reload with %s=%s" % (key, value))
+
     # --- teardown ----------------------------------------------------------------
 
     def close(self):
