@@ -285,6 +285,14 @@ http {{
             self.assertEqual(http_get(port, "/_stockd/routing")[2], "old")
             status, mode, body = http_get(port, "/healthz")
             self.assertEqual((status, mode), (200, "legacy"), body)
+            # the site gives the app /api/ and the service routes only: the rest stays the shop's
+            status, mode, body = http_get(port, "/api/nope")
+            self.assertEqual((status, mode), (404, "legacy"), body)
+            self.assertIn('"code":"not_found"', body)
+            for path in ("/", "/index.php", "/api", "/healthzz"):
+                status, mode, body = http_get(port, path)
+                self.assertIsNone(mode, "%s reached the app: %d %s" % (path, status, body))
+                self.assertLess(status, 500, body)
             # TESTER_TOKEN unset (as installed): the stock_mode cookie never counts, with any stock_tester
             for cookie in ("stock_mode=stock", "stock_mode=stock; stock_tester=", "stock_tester=; stock_mode=stock",
                            "stock_mode=stock; stock_tester=x"):
