@@ -10,9 +10,11 @@ the TLS server block of docs/operations.md run with a self-signed certificate.
 import collections
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -238,6 +240,74 @@ class TrustedProxy(unittest.TestCase):
                     time.sleep(0.05)
             except (OSError, ValueError):
                 pass
+
+
+class TesterCookies(unittest.TestCase):
+    """The cookies the bundled stack's /cart/test sets (nginx, not the app) follow the client's HTTPS the same way:
+    a copy of the stack's nginx.conf that trusts 127.0.0.2 as a proxy, in front of the stack's app."""
+
+    @classmethod
+    def setUpClass(cls):
+        from lib import STACK_DIR, TESTER_TOKEN
+        if not TESTER_TOKEN:
+            raise AssertionError("the stack has no TESTER_TOKEN")
+        cls.token = TESTER_TOKEN
+        cls.tmp = tempfile.mkdtemp(prefix="stockd-tester-nginx.")
+        os.chmod(cls.tmp, 0o755)
+        text = read(os.path.join(STACK_DIR, "nginx", "nginx.conf"))
+        for _ in range(3):
+            cls.port = free_port()
+            subs = [(r"(?m)^pid\s+\S+;", "pid %s/nginx.pid;" % cls.tmp, 1),
+                    (r"(?m)^error_log\s+\S+", "error_log %s/error.log" % cls.tmp, 1),
+                    (r"(?m)^(\s*)access_log\s+\S+", r"\1access_log %s/access.log" % cls.tmp, 1),
+                    (r"(?m)^(\s*)(\w+_temp_path)\s+\S+;", r"\1\2 %s/temp/\2;" % cls.tmp, 5),
+                    (r"(?m)^(\s*)listen\s+127\.0\.0\.1:\d+;",
+                     r"\1listen 127.0.0.1:%d;\n\1set_real_ip_from %s;\n\1real_ip_header X-Forwarded-For;"
+                     % (cls.port, TRUSTED), 1)]
+            conf = text
+            for pat, rep, n in subs:
+                conf, got = re.subn(pat, rep, conf)
+                assert got == n, "nginx.conf: %d matches of %s, expected %d" % (got, pat, n)
+            os.makedirs(os.path.join(cls.tmp, "temp"), exist_ok=True)
+            cls.conf = os.path.join(cls.tmp, "nginx.conf")
+            with open(cls.conf, "w") as f:
+                f.write(conf)
+            r = subprocess.run(["nginx", "-p", cls.tmp, "-c", cls.conf], capture_output=True, text=True, timeout=30)
+            if "Address already in use" not in r.stderr:
+                break
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: os.path.exists(os.path.join(cls.tmp, "nginx.pid")), 10, 0.05, "the tester nginx")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            pid = int(read(os.path.join(cls.tmp, "nginx.pid")).strip())
+            os.kill(pid, signal.SIGQUIT)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and os.path.exists("/proc/%d" % pid):
+                time.sleep(0.05)
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_tester_cookies_secure_with_https(self):
+        path = "/cart/test?token=%s&mode=legacy" % self.token
+        for source, h, secure in [(TRUSTED, {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}, True),
+                                  (TRUSTED, {"X-Forwarded-For": "203.0.113.7"}, False),
+                                  (UNTRUSTED, {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}, False),
+                                  (UNTRUSTED, {}, False)]:
+            with self.subTest(source=source, headers=h):
+                a = http_request(self.port, "GET", path, headers=h, source=source)
+                self.assertEqual(a.status, 302, a)
+                cookies = a.header_all("Set-Cookie")
+                self.assertEqual(sorted(c.split("=", 1)[0] for c in cookies), ["stock_mode", "stock_tester"], cookies)
+                for c in cookies:
+                    self.assertEqual("Secure" in attributes(c), secure, c)
+                    self.assertIn("SameSite=Lax", attributes(c))
+        # a wrong token still sets nothing, Secure or not
+        a = http_request(self.port, "GET", "/cart/test?token=nope", source=TRUSTED,
+                         headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+        self.assertEqual((a.status, a.header_all("Set-Cookie")), (403, []), a)
 
 
 if __name__ == "__main__":
