@@ -34,6 +34,17 @@ def nginx_path(raw):
     return norm
 
 
+# The paths nginx gives the app (conf/nginx/stockd-locations.conf), and its own location: every other path
+# is the shop's (the bundled stack's storefront, /cart/test) and not in the document.
+SERVICE_PATHS = ("/healthz", "/readyz", "/metrics", "/status", "/_stockd/routing")
+
+
+def app_path(raw):
+    """Whether a request path is the service's (described in docs/openapi.yaml) rather than the shop's."""
+    p = nginx_path(raw)
+    return p.startswith("/api/") or p in SERVICE_PATHS
+
+
 class Doc:
     def __init__(self, path=DOC_FILE):
         with open(path, encoding="utf-8") as f:
@@ -142,6 +153,11 @@ class Doc:
         content = resp.get("content") or {}
         ctype = header("Content-Type") or ""
         base = ctype.split(";")[0].strip().lower()
+        if not content:  # an answer without a body (204)
+            if body or ctype:
+                problems.append("%s %d: a body (%r, %r) where the description says none" % (
+                    where, status, ctype, body[:100]))
+            return problems
         if base not in content:
             problems.append("%s %d: Content-Type %r, the description says %s" % (
                 where, status, ctype, " or ".join(content) or "no body"))

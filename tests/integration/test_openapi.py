@@ -24,8 +24,8 @@ import time
 import uuid
 
 import test_security as sec
-from lib import (MAX_ID, STACK_DIR, Resp, StockdTest, db, get, make_product, new_cart, ok, post, record, request,
-                 stack, wait_until)
+from lib import (MAX_ID, STACK_DIR, Resp, StockdTest, conf, db, get, make_product, new_cart, ok, post, record,
+                 request, stack, wait_until)
 from openapi_doc import DOC_FILE, TOP, Doc
 
 DOC = Doc()
@@ -138,7 +138,14 @@ class B_Answers(Checks, StockdTest):
         self.expect(200, get("/api/stock?ids=%d,%d,%d" % (pid, pid, MAX_ID)))
         self.expect(400, get("/api/stock?ids="))
         self.expect(400, get("/api/stock"))
-        for path in ("/api/products/%d" % pid, "/api/stock?ids=1", "/healthz", "/readyz", "/metrics", "/status",
+        page = self.expect(200, get("/api/products?after=%d&limit=1" % (pid - 1)))
+        self.assertEqual([p["id"] for p in page["items"]], [pid])
+        self.assertIsNone(page["next_after"])
+        self.expect(200, get("/api/products?limit=1"))
+        self.assertEqual(self.expect(400, get("/api/products?limit=0"))["error"]["field"], "limit")
+        self.assertEqual(self.expect(400, get("/api/products?after=-1"))["error"]["field"], "after")
+        for path in ("/api/products/%d" % pid, "/api/products", "/api/stock?ids=1", "/healthz", "/readyz",
+                     "/metrics", "/status",
                      "/api/admin/audit", "/api/cart/" + "0" * 32):
             self.expect(413, request("GET", path, raw=b" " * (APP_LIMIT + 1), headers=J), code="payload_too_large")
 
@@ -270,8 +277,14 @@ class B_Answers(Checks, StockdTest):
 
     def test_e_unrouted(self):
         for method, path in [("GET", "/api/nope"), ("GET", "/api/cart/"), ("POST", "/api/cart/add/x"),
-                             ("GET", "/api/products"), ("DELETE", "/nope")]:
+                             ("GET", "/api/products/"), ("DELETE", "/api/nope")]:
             self.expect(404, request(method, path), code="not_found")
+        # CORS preflights (ALLOWED_ORIGINS): 204 for an allowed origin, 403 for another
+        with conf(ALLOWED_ORIGINS="https://shop.example"):
+            for origin, status in (("https://shop.example", 204), ("https://evil.example", 403)):
+                r = request("OPTIONS", "/api/cart/add",
+                            headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+                self.expect(status, r, code="forbidden" if status == 403 else None)
         for tpl in DOC.doc["paths"]:
             if tpl.startswith("/_stockd/"):
                 continue  # nginx answers this location whatever the method
@@ -300,7 +313,8 @@ class C_Gateway(Checks, StockdTest):
         with open(loc_file) as f:
             loc = f.read()
         loc, n = re.subn(r"fastcgi_read_timeout \S+;", "fastcgi_read_timeout 1s;", loc)
-        assert n == 1, "stockd-locations.conf: no fastcgi_read_timeout"
+        # the app's two locations: /api/ and the service routes
+        assert n == 2, "stockd-locations.conf: %d fastcgi_read_timeout, expected 2" % n
         with open(os.path.join(cls.tmp, "stockd-locations.conf"), "w") as f:
             f.write(loc)
         subs = [
@@ -452,7 +466,8 @@ class E_DatabaseDown(Checks, StockdTest):
     def test_503_with_the_database_stopped(self):
         cid = "e" * 32
         hold = {"cart_id": cid, "product_id": 1, "quantity": 1}
-        calls = [("GET", "/api/products/1", None), ("GET", "/api/stock?ids=1", None), ("POST", "/api/cart", None),
+        calls = [("GET", "/api/products/1", None), ("GET", "/api/products", None), ("GET", "/api/stock?ids=1", None),
+                 ("POST", "/api/cart", None),
                  ("GET", "/api/cart/" + cid, None), ("POST", "/api/cart/add", hold),
                  ("DELETE", "/api/cart/remove", hold), ("POST", "/api/cart/checkout", {"cart_id": cid}),
                  ("POST", "/api/stock/reserve", hold), ("POST", "/api/stock/release", hold),
