@@ -5,6 +5,7 @@
 #include "api/validate.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/access.h"
 #include "http/cors.h"
 #include "store/idempotency.h"
 
@@ -27,32 +28,6 @@ static const api_handler *const handlers[ROUTE_COUNT] = {
 	[ROUTE_READYZ] = &api_readyz,
 	[ROUTE_STATUS] = &api_status,
 };
-
-static int is_loopback(const char *addr)
-{
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0;
-}
-
-/* Constant time in the length of the expected token: the comparison must
- * not tell an attacker how many leading bytes they got right. */
-static int token_matches(const char *given, const char *expected)
-{
-	size_t n = strlen(expected), g = strlen(given);
-	unsigned char diff = (unsigned char)(g != n);
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned char)(expected[i] ^ (i < g ? given[i] : 0));
-	return diff == 0;
-}
-
-static int operator_allowed(const api_ctx *c)
-{
-	if (is_loopback(c->req->remote_addr))
-		return 1;
-	const char *auth = c->req->authorization;
-	if (c->cfg->admin_token[0] == '\0' || strncmp(auth, "Bearer ", 7) != 0)
-		return 0;
-	return token_matches(auth + 7, c->cfg->admin_token);
-}
 
 /* The checks of the request's shape that come before any handler:
  * 413, 415, 400 (body, Idempotency-Key). 0 to go on. */
@@ -197,8 +172,11 @@ void api_dispatch(api_ctx *c)
 		snprintf(c->resp->allow, sizeof c->resp->allow, "%s", c->route.allow);
 		return;
 	}
-	if (route_is_operator(c->route.id) && !operator_allowed(c)) {
-		resp_error(c->resp, 403, "forbidden", "Operator routes need loopback or the admin token.");
+	if (route_is_operator(c->route.id) &&
+	    !access_operator_allowed(c->cfg, c->route.id, c->req->remote_addr, c->req->authorization)) {
+		resp_error(c->resp, 403, "forbidden",
+			   c->cfg->trust_loopback ? "Operator routes need loopback or the admin token."
+						  : "Operator routes need the admin token.");
 		return;
 	}
 	if (check_shape(c) != 0 || handlers[c->route.id]->check(c) != 0)

@@ -25,6 +25,7 @@ typedef struct {
 static const key_def keys[] = {
 	{ "ENABLE_STOCK_MANAGEMENT", KEY_BOOL, offsetof(stk_config, enable_stock), 0, 0, 0 },
 	{ "METRICS", KEY_BOOL, offsetof(stk_config, metrics), 0, 0, 0 },
+	{ "TRUST_LOOPBACK", KEY_BOOL, offsetof(stk_config, trust_loopback), 0, 0, 0 },
 	LONG_KEY("STOCK_RESERVATION_TIMEOUT", reservation_timeout_ms, 1, 7L * 24 * 3600 * 1000),
 	LONG_KEY("RETRY_ATTEMPTS", retry_attempts, 0, 10),
 	LONG_KEY("SWEEP_INTERVAL", sweep_interval_ms, 100, 3600 * 1000),
@@ -38,6 +39,7 @@ static const key_def keys[] = {
 	LONG_KEY("AUDIT_INTERVAL", audit_interval_ms, 1000, 24L * 3600 * 1000),
 	LONG_KEY("SLOW_REQUEST_MS", slow_request_ms, 1, 3600 * 1000),
 	STR_KEY("ADMIN_TOKEN", admin_token),
+	STR_KEY("METRICS_TOKEN", metrics_token),
 	ORIGINS_KEY("ALLOWED_ORIGINS", allowed_origins),
 	STR_KEY("DB_HOST", db_host),
 	LONG_KEY("DB_PORT", db_port, 0, 65535),
@@ -63,6 +65,7 @@ void config_defaults(stk_config *c)
 	memset(c, 0, sizeof *c);
 	c->enable_stock = true;
 	c->metrics = true;
+	c->trust_loopback = true;
 	c->reservation_timeout_ms = 1800000;
 	c->retry_attempts = 3;
 	c->sweep_interval_ms = 5000;

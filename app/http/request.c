@@ -23,11 +23,18 @@ void http_request_init(http_request *r, FCGX_Request *fr)
 	r->idempotency_key = param(fr, "HTTP_IDEMPOTENCY_KEY");
 	r->authorization = param(fr, "HTTP_AUTHORIZATION");
 	r->remote_addr = param(fr, "REMOTE_ADDR");
+	r->https = http_https_param(param(fr, "HTTPS"));
 	r->request_id = param(fr, "REQUEST_ID");
 	r->stock_mode = param(fr, "STOCK_MODE");
 	r->origin = param(fr, "HTTP_ORIGIN");
 	r->has_cors_request_method = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", fr->envp) != NULL;
 	r->cors_request_method = param(fr, "HTTP_ACCESS_CONTROL_REQUEST_METHOD");
+}
+
+int http_https_param(const char *v)
+{
+	/* CGI's convention: "on" (nginx sends it only then), some servers "1". */
+	return strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0;
 }
 
 void http_request_free(http_request *r)

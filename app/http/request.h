@@ -22,6 +22,7 @@ typedef struct {
 	int has_idempotency_key;
 	const char *authorization;
 	const char *remote_addr;
+	int https;                  /* HTTPS=on: the client's connection is TLS (nginx's $stockd_https) */
 	const char *request_id;     /* nginx's $request_id */
 	const char *stock_mode;     /* the mode nginx's routing chose */
 	const char *origin;         /* Origin: the page's origin, "" without one */
@@ -44,6 +45,9 @@ void http_request_free(http_request *r);
 /* Strict CONTENT_LENGTH: digits only. 0 ok, 1 over max, -1 malformed.
  * An empty or absent value is 0 bytes. */
 int http_parse_content_length(const char *s, size_t max, size_t *out);
+
+/* 1 if the FastCGI param HTTPS says the request came over TLS ("on"). */
+int http_https_param(const char *v);
 
 /* 0 if the Content-Type is acceptable for a JSON body (absent, or
  * application/json with no charset or charset=utf-8), -1 if not. */

@@ -88,6 +88,17 @@ const char *http_status_text(int status)
 	}
 }
 
+int resp_set_cookie(http_response *r, const char *name, const char *value, int secure)
+{
+	int n = snprintf(r->set_cookie, sizeof r->set_cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", name, value,
+			 secure ? "; Secure" : "");
+	if (n < 0 || (size_t)n >= sizeof r->set_cookie) {
+		r->set_cookie[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 /* Only echo what looks like nginx's $request_id: never let a header value
  * carry anything else into the response. */
 static int safe_token(const char *s)

@@ -39,6 +39,12 @@ const char *resp_body_text(http_response *r, size_t *len);
 
 const char *http_status_text(int status);
 
+/* Set the answer's cookie: name=value with the attributes every stockd
+ * cookie carries (Path=/; HttpOnly; SameSite=Lax), plus Secure when the
+ * request came over HTTPS, so that a browser never sends it back over plain
+ * HTTP. 0, or -1 (nothing set) if it does not fit. */
+int resp_set_cookie(http_response *r, const char *name, const char *value, int secure);
+
 /* Write status, headers and body to nginx. */
 int http_send(FCGX_Request *fr, http_response *r, const char *request_id, const char *mode);
 

@@ -39,7 +39,7 @@ route_match router_match(const char *method, const char *path);
 const char *route_name(route_id id);
 /* The route's method ("GET"...); "" for ROUTE_NOT_FOUND. */
 const char *route_method(route_id id);
-/* Operator routes: loopback or admin token only. */
+/* Operator routes: who may call them is http/access.h's to decide. */
 int route_is_operator(route_id id);
 /* Routes whose requests may carry an Idempotency-Key (POST and DELETE). */
 int route_is_write(route_id id);

@@ -87,12 +87,13 @@ class DeployFiles(unittest.TestCase):
         cls.nginx_conf, cls.test_routing = cls.nginx_tree(t)
 
     @classmethod
-    def nginx_tree(cls, t, port=None, upstream=None, user=""):
+    def nginx_tree(cls, t, port=None, upstream=None, user="", real_ip=None):
         """A minimal nginx.conf in directory t that includes the installed site within http{}, as Debian's
         nginx.conf includes sites-enabled/*. The site and the routing include are copies with their absolute
         paths pointed into the temp root; the installed files stay as shipped. With port, the site listens on
-        127.0.0.1:port instead of port 80; with upstream, its upstream is that unix socket. Returns the paths
-        of nginx.conf and of the routing include."""
+        127.0.0.1:port instead of port 80; with upstream, its upstream is that unix socket; with real_ip, that
+        text replaces the installed real-ip.conf (the trusted proxies). Returns the paths of nginx.conf and of
+        the routing include."""
         os.makedirs(os.path.join(t, "log"))
         os.makedirs(os.path.join(t, "temp"))
         test_routing = os.path.join(t, "routing.conf")
@@ -101,8 +102,12 @@ class DeployFiles(unittest.TestCase):
         write(test_routing, routing)
         shutil.copy(os.path.join(cls.root, "etc/stockd/nginx/tester.conf"), os.path.join(t, "tester.conf"))
         shutil.copy(cls.routing[:-len(".conf")] + ".state", os.path.join(t, "routing.state"))
+        test_real_ip = os.path.join(t, "real-ip.conf")
+        write(test_real_ip, read(os.path.join(cls.root, "etc/stockd/nginx/real-ip.conf")) if real_ip is None
+              else real_ip)
         site = (read(cls.site)
                 .replace("/etc/stockd/nginx/routing.conf", test_routing)
+                .replace("/etc/stockd/nginx/real-ip.conf", test_real_ip)
                 .replace("/etc/stockd/nginx/tester.conf", os.path.join(t, "tester.conf"))
                 .replace(SHARE + "/", share + "/")
                 .replace("/var/log/nginx/", t + "/log/"))
@@ -141,16 +146,32 @@ http {{
     def test_install_layout(self):
         """Every file where the units, the site and the scripts expect it; the routing include starts on old
         routes and names the installed routing-keys.conf by its final path; secrets are not world-readable."""
-        for rel in ["usr/local/bin/stockd", SHARE + "/deploy/routing", SHARE + "/deploy/upgrade"]:
+        for rel in ["usr/local/bin/stockd", SHARE + "/deploy/routing", SHARE + "/deploy/upgrade",
+                    SHARE + "/deploy/admin"]:
             self.assertTrue(os.access(self.path(rel), os.X_OK), rel)
         for rel in [SHARE + "/sql/0001_legacy_cart.sql", SHARE + "/sql/0002_stock_management.sql",
                     SHARE + "/conf/nginx/stockd-locations.conf", SHARE + "/conf/nginx/routing-keys.conf",
                     "etc/systemd/system/stockd.service", "etc/systemd/system/stockd-migrate.service",
                     "etc/stockd/stockd.env", "etc/stockd/stockd.conf", "etc/nginx/sites-available/stockd",
-                    "etc/logrotate.d/stockd"]:
+                    "etc/logrotate.d/stockd", "etc/stockd/tokens", "etc/stockd/nginx/real-ip.conf",
+                    SHARE + "/conf/nginx/forwarded.conf"]:
             self.assertTrue(os.path.isfile(self.path(rel)), rel)
         self.assertEqual(stat.S_IMODE(os.stat(self.path("etc/stockd/stockd.env")).st_mode), 0o600)
         self.assertEqual(stat.S_IMODE(os.stat(self.path("etc/stockd/stockd.conf")).st_mode) & 0o007, 0)
+        # The tokens: random, distinct, long, readable by root and its group only; the service reads them.
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("etc/stockd/tokens")).st_mode), 0o640)
+        toks = dict(ln.split("=", 1) for ln in read(self.path("etc/stockd/tokens")).splitlines()
+                    if ln and not ln.startswith("#"))
+        self.assertEqual(sorted(toks), ["ADMIN_TOKEN", "METRICS_TOKEN"])
+        for v in toks.values():
+            self.assertRegex(v, r"^[0-9a-f]{64}$")
+        self.assertNotEqual(toks["ADMIN_TOKEN"], toks["METRICS_TOKEN"])
+        other = os.path.join(self.tmp, "tokens-other")
+        install(other)
+        self.assertNotEqual(read(os.path.join(other, "etc/stockd/tokens")), read(self.path("etc/stockd/tokens")))
+        # The production conf trusts no loopback caller.
+        conf_lines = [ln.split("#")[0].strip() for ln in read(self.path("etc/stockd/stockd.conf")).splitlines()]
+        self.assertIn("TRUST_LOOPBACK=false", conf_lines)
         routing = read(self.routing)
         self.assertIn("include %s/conf/nginx/routing-keys.conf;" % SHARE, routing)
         self.assertIn('$stock_routing_state { default "old"; }', routing)
@@ -166,6 +187,7 @@ http {{
         svc = read(self.path("etc/systemd/system/stockd.service"))
         self.assertIn("ExecStart=/usr/local/bin/stockd serve\n", svc)
         self.assertIn("EnvironmentFile=/etc/stockd/stockd.env\n", svc)
+        self.assertIn("EnvironmentFile=/etc/stockd/tokens\n", svc)
         mig = read(self.path("etc/systemd/system/stockd-migrate.service"))
         self.assertIn("ExecStart=/usr/local/bin/stockd migrate %s/sql\n" % SHARE, mig)
         self.assertNotIn("ExecStartPre", svc)
@@ -184,6 +206,7 @@ http {{
         root = os.path.join(self.tmp, "again")
         install(root)
         mine = {"etc/stockd/stockd.env": "DB_PASSWORD=mine\n", "etc/stockd/stockd.conf": "WORKERS=3\n",
+                "etc/stockd/tokens": "ADMIN_TOKEN=mine\n", "etc/stockd/nginx/real-ip.conf": "# mine\n",
                 "etc/nginx/sites-available/stockd": "# mine\n", "etc/stockd/nginx/routing.conf": "# canary 10\n"}
         for rel, text in mine.items():
             write(os.path.join(root, rel), text)

@@ -304,6 +304,38 @@ class OffHost(StockdTest):
         a = self.ns("GET", "/api/admin/audit", headers={"Authorization": "Bearer " + token})
         json_error(self, a, 403, "forbidden")
 
+    def test_b2_metrics_token_off_host(self):
+        """METRICS_TOKEN (read-only): /metrics and the status page, and 403 on every other operator route;
+        ADMIN_TOKEN still opens everything; a wrong or swapped token is refused; unset, it is not accepted."""
+        admin = "Ad" + uuid.uuid4().hex + uuid.uuid4().hex[:10]
+        reader = "Mt" + uuid.uuid4().hex + uuid.uuid4().hex[:10]
+        stock1 = product(1)["stock"]
+        products_before = int(self.db_count("products"))
+        with conf(ADMIN_TOKEN=admin, METRICS_TOKEN=reader):
+            for (method, path), a in self.operator_calls({"Authorization": "Bearer " + reader}):
+                with self.subTest(path=path, token="metrics"):
+                    if path.startswith(("/metrics", "/status")):
+                        self.assertEqual(a.status, 200, a)
+                    else:
+                        json_error(self, a, 403, "forbidden")
+            self.assertEqual(int(self.db_count("products")), products_before, "the metrics token created")
+            self.assertEqual(product(1)["stock"], stock1, "the metrics token changed stock")
+            a = self.ns("GET", "/metrics", headers={"Authorization": "Bearer " + reader})
+            self.assertIn("stockd_workers", a.text)
+            for (method, path), a in self.operator_calls({"Authorization": "Bearer " + admin}):
+                with self.subTest(path=path, token="admin"):
+                    self.assertEqual(a.status, 201 if path == "/api/admin/products" else 200, a)
+            for name, value in [("metrics token plus one", reader + "x"), ("metrics prefix", reader[:-1]),
+                                ("both", admin + reader), ("lower-cased", reader.lower())]:
+                for (method, path), a in self.operator_calls({"Authorization": "Bearer " + value}):
+                    with self.subTest(path=path, token=name):
+                        json_error(self, a, 403, "forbidden")
+                        self.assertNotIn(reader, a.text)
+        # The admin token alone, METRICS_TOKEN unset: the old reader token opens nothing.
+        with conf(ADMIN_TOKEN=admin):
+            a = self.ns("GET", "/metrics", headers={"Authorization": "Bearer " + reader})
+            json_error(self, a, 403, "forbidden")
+
     # --- rate limits ----------------------------------------------------------------
 
     def check_limited(self, out, burst, rate_per_s, what):

@@ -17,7 +17,7 @@ static const char *all_keys[] = {
 	"ENABLE_STOCK_MANAGEMENT", "STOCK_RESERVATION_TIMEOUT", "RETRY_ATTEMPTS", "SWEEP_INTERVAL", "WORKERS",
 	"MAX_HOLD_PER_PRODUCT", "MAX_CART_LINES", "MAX_REQUESTS", "REQUEST_TIMEOUT", "STOP_TIMEOUT",
 	"TXN_BUDGET_MS", "ADMIN_TOKEN", "DB_HOST", "DB_PORT", "DB_SOCKET", "DB_USER", "DB_PASSWORD", "DB_NAME",
-	"LISTEN", "LISTEN_GROUP", "PID_FILE", "LOG_FILE", "ALLOWED_ORIGINS",
+	"LISTEN", "LISTEN_GROUP", "PID_FILE", "LOG_FILE", "ALLOWED_ORIGINS", "METRICS_TOKEN", "TRUST_LOOPBACK",
 };
 
 /* The caller's environment must not leak into config_load. */
@@ -45,6 +45,8 @@ static void assert_same_config(const stk_config *a, const stk_config *b)
 	assert_int_equal(a->txn_budget_ms, b->txn_budget_ms);
 	assert_int_equal(a->db_port, b->db_port);
 	assert_string_equal(a->admin_token, b->admin_token);
+	assert_string_equal(a->metrics_token, b->metrics_token);
+	assert_int_equal(a->trust_loopback, b->trust_loopback);
 	assert_string_equal(a->allowed_origins, b->allowed_origins);
 	assert_string_equal(a->db_host, b->db_host);
 	assert_string_equal(a->db_socket, b->db_socket);
@@ -72,6 +74,8 @@ static void contract_defaults(void **state)
 	assert_int_equal(c.request_timeout_ms, 30000);
 	assert_true(c.workers >= 1); /* the CPU count */
 	assert_string_equal(c.admin_token, "");
+	assert_string_equal(c.metrics_token, ""); /* unset: not accepted */
+	assert_true(c.trust_loopback);            /* the contract: loopback, or the token */
 	assert_string_equal(c.log_file, "");
 }
 
@@ -125,6 +129,16 @@ static void set_valid_values(void **state)
 	assert_string_equal(c.admin_token, "s3cret");
 	assert_int_equal(config_set(&c, "ADMIN_TOKEN", "", err, sizeof err), 0);
 	assert_string_equal(c.admin_token, "");
+	assert_int_equal(config_set(&c, "METRICS_TOKEN", "read-only", err, sizeof err), 0);
+	assert_string_equal(c.metrics_token, "read-only");
+	assert_int_equal(config_set(&c, "TRUST_LOOPBACK", "false", err, sizeof err), 0);
+	assert_false(c.trust_loopback);
+	assert_int_equal(config_set(&c, "TRUST_LOOPBACK", "on", err, sizeof err), 0);
+	assert_true(c.trust_loopback);
+	/* A typo must not silently leave loopback trusted (or not). */
+	assert_int_equal(config_set(&c, "TRUST_LOOPBACK", "nope", err, sizeof err), -1);
+	assert_true(c.trust_loopback);
+	assert_non_null(strstr(err, "TRUST_LOOPBACK"));
 }
 
 /* Every refusal leaves the config as it was and says why. */

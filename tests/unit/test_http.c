@@ -134,6 +134,41 @@ static void status_text(void **state)
 	assert_non_null(http_status_text(299)); /* never NULL, whatever the code */
 }
 
+/* Every cookie the app sets carries the same attributes; Secure exactly
+ * when the request came over HTTPS. */
+static void cookie_attributes(void **state)
+{
+	(void)state;
+	http_response r;
+	http_response_init(&r);
+	const char *id = "0123456789abcdef0123456789abcdef";
+	assert_int_equal(resp_set_cookie(&r, "cart_id", id, 0), 0);
+	assert_string_equal(r.set_cookie, "cart_id=0123456789abcdef0123456789abcdef; Path=/; HttpOnly; SameSite=Lax");
+	assert_int_equal(resp_set_cookie(&r, "cart_id", id, 1), 0);
+	assert_string_equal(r.set_cookie,
+			    "cart_id=0123456789abcdef0123456789abcdef; Path=/; HttpOnly; SameSite=Lax; Secure");
+	/* Too long: refused whole, never a cookie cut before its attributes. */
+	char big[sizeof r.set_cookie];
+	memset(big, 'v', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	assert_int_equal(resp_set_cookie(&r, "x", big, 1), -1);
+	assert_string_equal(r.set_cookie, "");
+	http_response_free(&r);
+}
+
+static void https_param(void **state)
+{
+	(void)state;
+	assert_int_equal(http_https_param("on"), 1);
+	assert_int_equal(http_https_param("ON"), 1);
+	assert_int_equal(http_https_param("1"), 1);
+	assert_int_equal(http_https_param(""), 0);
+	assert_int_equal(http_https_param("off"), 0);
+	assert_int_equal(http_https_param("0"), 0);
+	assert_int_equal(http_https_param("onx"), 0);
+	assert_int_equal(http_https_param("https"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +177,8 @@ int main(void)
 		cmocka_unit_test(error_shape),
 		cmocka_unit_test(body_text_serialised_once),
 		cmocka_unit_test(status_text),
+		cmocka_unit_test(cookie_attributes),
+		cmocka_unit_test(https_param),
 	};
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
