@@ -356,6 +356,19 @@ export function createSafeCart(options = {}) {
   // --- cart view ---------------------------------------------------------
   function applyView(view) {
     if (!view || !Array.isArray(view.items)) return;
+    // A line whose hold went to 0 while its quantity stayed has expired (or
+    // was released behind our back): it says so and offers to hold again.
+    if (stockOn && state.mode === "stock") {
+      for (const n of view.items) {
+        const o = state.items.find((i) => i.product_id === n.product_id);
+        if (o && o.reserved > 0 && !(n.reserved > 0) && n.quantity >= o.quantity && !o.local) {
+          if (!expiredPids.has(n.product_id)) {
+            expiredPids.add(n.product_id);
+            warn("warning", "hold_expired", `The hold on ${productName(state, n.product_id)} has expired. Hold it again to keep it for you.`, n.product_id);
+          }
+        }
+      }
+    }
     state.cartId = view.cart_id || state.cartId;
     state.status = view.status || "open";
     state.items = view.items
@@ -737,15 +750,18 @@ export function createSafeCart(options = {}) {
     return all;
   }
   async function refreshStock() {
-    if (!state.watched.length) return;
-    const ids = state.watched.slice(0, 100).join(",");
-    const r = await call("GET", "/stock?ids=" + ids, undefined, null);
-    if (r.status === 200 && r.data && Array.isArray(r.data.items)) {
-      const at = Date.now();
-      for (const s of r.data.items) state.stock[s.product_id] = { stock: s.stock, reserved: s.reserved, available: s.available, at };
-      changed("stock");
-    } else if (r.failed) {
-      enterFallback();
+    // At most 100 ids a call (the contract's limit).
+    for (let i = 0; i < state.watched.length; i += 100) {
+      const ids = state.watched.slice(i, i + 100).join(",");
+      const r = await call("GET", "/stock?ids=" + ids, undefined, null);
+      if (r.status === 200 && r.data && Array.isArray(r.data.items)) {
+        const at = Date.now();
+        for (const s of r.data.items) state.stock[s.product_id] = { stock: s.stock, reserved: s.reserved, available: s.available, at };
+        changed("stock");
+      } else {
+        if (r.failed) enterFallback();
+        return;
+      }
     }
   }
   let soon = null;
