@@ -241,7 +241,11 @@ export function createSafeCart(options = {}) {
     if (stockOn && snap.mode && snap.mode !== state.mode) setMode(snap.mode, false);
     state.isUsingFallback = !!snap.isUsingFallback;
     if (state.isUsingFallback && !wasFallback) fallbackWarning();
-    if (!state.isUsingFallback && wasFallback) clearWarning("offline");
+    if (!state.isUsingFallback && wasFallback) {
+      // Another tab replayed the queue: this one is back online too.
+      clearWarning("offline");
+      clearWarning("checkout_offline");
+    }
     scheduleExpiry();
     changed("cart");
     if (wasFallback !== state.isUsingFallback) emit(state.isUsingFallback ? "fallback-entered" : "fallback-left", getState());

@@ -29,7 +29,7 @@ test("add_holds_remove_gives_back", async (s) => {
 });
 
 test("race_for_last_units", async (s) => {
-  const units = 3, shoppers = 7;
+  const units = 3, shoppers = 6;
   const p = await makeProduct(units, "Last-chance sneakers");
   const pages = [];
   const t0 = Date.now();
