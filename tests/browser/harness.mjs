@@ -51,7 +51,17 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function api(method, p, body, headers = {}) {
   const h = { ...headers };
   if (body !== undefined) h["Content-Type"] = "application/json";
-  const res = await fetch(BASE_URL + p, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  let res;
+  for (let i = 0; ; i++) {
+    try {
+      res = await fetch(BASE_URL + p, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+      break;
+    } catch (e) {
+      // A kept-alive connection to an nginx worker that a reload just
+      // retired can close under a new request: a GET is safe to send again.
+      if (method !== "GET" || i >= 2) throw e;
+    }
+  }
   const text = await res.text();
   let json = null;
   try {
@@ -139,7 +149,7 @@ export class Session {
     p.on("pageerror", (e) => p.errors.push(String(e && e.stack ? e.stack : e)));
     p.on("response", (r) => {
       if (r.url().includes("/api/")) {
-        this.answers.push({ page: this.pages.indexOf(p), url: r.url(), method: r.request().method(), status: r.status(), mode: r.headers()["x-stock-mode"] || null, cartHeader: r.request().headers()["x-cart-id"] || null });
+        this.answers.push({ page: this.pages.indexOf(p), url: r.url(), method: r.request().method(), status: r.status(), mode: r.headers()["x-stock-mode"] || null, cartHeader: r.request().headers()["x-cart-id"] || null, body: r.request().postData() || "" });
       }
     });
     this.pages.push(p);
