@@ -10,6 +10,9 @@
 #include "http/router.h"
 
 #define STOCK_LIST_MAX 100
+/* Product list pages (contract: 1..100, 50 when not given). */
+#define PRODUCT_PAGE_MAX 100
+#define PRODUCT_PAGE_DEFAULT 50
 
 /* A request's input once checked: plain values, no JSON. Which fields are
  * set depends on the route. Strings point into the parsed body. */
@@ -25,6 +28,7 @@ typedef struct {
 	int64_t value;
 	int64_t ids[STOCK_LIST_MAX];
 	size_t nids;
+	int64_t after, limit;      /* product list: the page after this id, at most limit */
 } api_cmd;
 
 /* Everything a handler sees of one request. */
@@ -50,7 +54,7 @@ typedef struct {
 	void (*run)(api_ctx *c);
 } api_handler;
 
-extern const api_handler api_product_get, api_stock_list, api_cart_create, api_cart_get, api_cart_add,
+extern const api_handler api_product_get, api_product_list, api_stock_list, api_cart_create, api_cart_get, api_cart_add,
 	api_cart_remove, api_cart_checkout, api_stock_reserve, api_stock_release, api_admin_product_create,
 	api_admin_product_stock, api_admin_audit, api_metrics, api_healthz, api_readyz, api_status;
 
@@ -68,6 +72,9 @@ int api_no_input(api_ctx *c);
 
 /* views.c: the JSON shapes of the contract. */
 json_object *view_product(const product *p);
+/* {"items":[product...],"next_after":id|null}: next_after is the last id
+ * when more may follow. */
+json_object *view_product_page(const product *list, size_t n, bool more);
 json_object *view_cart(const cart_view *v);
 json_object *view_order(const order *o);
 json_object *view_hold(const char *cart_id, int64_t product_id, const hold_state *h);

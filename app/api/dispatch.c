@@ -9,6 +9,7 @@
 
 static const api_handler *const handlers[ROUTE_COUNT] = {
 	[ROUTE_PRODUCT_GET] = &api_product_get,
+	[ROUTE_PRODUCT_LIST] = &api_product_list,
 	[ROUTE_STOCK_LIST] = &api_stock_list,
 	[ROUTE_CART_CREATE] = &api_cart_create,
 	[ROUTE_CART_GET] = &api_cart_get,

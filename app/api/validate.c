@@ -167,32 +167,36 @@ static int hexval(char c)
 	return -1;
 }
 
-int parse_id_list(const char *query, const char *name, int64_t *ids, size_t max)
+int query_param(const char *query, const char *name, const char **val, size_t *len)
 {
 	size_t nlen = strlen(name);
 	const char *p = query;
-	const char *val = NULL;
-	size_t vlen = 0;
+	int found = 0;
+	*val = NULL;
+	*len = 0;
 	while (*p) {
 		size_t seg = strcspn(p, "&");
 		if (seg > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-			if (val != NULL)
+			if (found)
 				return -1; /* given twice: ambiguous */
-			val = p + nlen + 1;
-			vlen = seg - nlen - 1;
+			found = 1;
+			*val = p + nlen + 1;
+			*len = seg - nlen - 1;
 		} else if (seg == nlen && strncmp(p, name, nlen) == 0) {
-			return -1; /* "ids" with no value */
+			return -1; /* the name with no value */
 		}
 		p += seg;
 		if (*p == '&')
 			p++;
 	}
-	if (val == NULL)
-		return 0;
-	/* Decode %XX (a client may encode the commas), then split. Only
-	 * digits and commas may come out: a decoded NUL or anything else is
-	 * malformed. */
-	char buf[4096];
+	return found;
+}
+
+/* Decode %XX (a client may encode what it sends) into buf; only bytes that
+ * `allowed` accepts may come out, so a decoded NUL or anything else is
+ * malformed. The decoded length, or -1. */
+static long query_decode(const char *val, size_t vlen, char *buf, size_t cap, int (*allowed)(char))
+{
 	size_t n = 0;
 	for (size_t i = 0; i < vlen; i++) {
 		char ch = val[i];
@@ -200,11 +204,59 @@ int parse_id_list(const char *query, const char *name, int64_t *ids, size_t max)
 			ch = (char)(hexval(val[i + 1]) * 16 + hexval(val[i + 2]));
 			i += 2;
 		}
-		if (n + 1 >= sizeof buf || !((ch >= '0' && ch <= '9') || ch == ','))
+		if (n + 1 >= cap || !allowed(ch))
 			return -1;
 		buf[n++] = ch;
 	}
 	buf[n] = '\0';
+	return (long)n;
+}
+
+static int digit_or_comma(char ch)
+{
+	return (ch >= '0' && ch <= '9') || ch == ',';
+}
+
+static int digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+int query_int(const char *query, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+	const char *val;
+	size_t vlen;
+	int rc = query_param(query, name, &val, &vlen);
+	if (rc == 0)
+		return FIELD_MISSING;
+	if (rc < 0)
+		return FIELD_BAD;
+	char buf[24];
+	long n = query_decode(val, vlen, buf, sizeof buf, digit);
+	int64_t v;
+	if (n < 0)
+		return FIELD_BAD;
+	/* "0" is a number; "00", "007" and "" are not (as for ids in a path). */
+	if (n == 1 && buf[0] == '0')
+		v = 0;
+	else if (!parse_product_id(buf, (size_t)n, &v))
+		return FIELD_BAD;
+	if (v < lo || v > hi)
+		return FIELD_BAD;
+	*out = v;
+	return FIELD_OK;
+}
+
+int parse_id_list(const char *query, const char *name, int64_t *ids, size_t max)
+{
+	const char *val;
+	size_t vlen;
+	int rc = query_param(query, name, &val, &vlen);
+	if (rc <= 0)
+		return rc;
+	char buf[4096];
+	if (query_decode(val, vlen, buf, sizeof buf, digit_or_comma) < 0)
+		return -1;
 	size_t count = 0;
 	const char *s = buf;
 	for (;;) {

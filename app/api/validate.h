@@ -33,6 +33,17 @@ int field_bool(json_object *obj, const char *name, bool *out);
 int field_string(json_object *obj, const char *name, long min, long max, const char **s, size_t *len);
 int field_cart_id(json_object *obj, const char *name, const char **s);
 
+/* Query strings (QUERY_STRING, still percent-encoded). Parameters the
+ * route does not know are ignored, as browsers and proxies add their own
+ * (cache busters, tracking tags); a known one given twice, or without '=',
+ * is malformed, since which value counts would be a guess. */
+
+/* One parameter: 1 with its raw value in *val and *len, 0 if absent, -1 if given
+ * twice or without '='. */
+int query_param(const char *query, const char *name, const char **val, size_t *len);
+/* A whole number lo..hi (lo >= 0) in plain decimal, %XX decoded: no sign, no
+ * leading 0 except "0" itself, no spaces. FIELD_OK, FIELD_MISSING or FIELD_BAD. */
+int query_int(const char *query, const char *name, int64_t lo, int64_t hi, int64_t *out);
 /* ids=1,2,3 from a query string: 1..max ids, each a valid product id.
  * Returns the count, 0 if the parameter is absent, -1 if malformed or too many. */
 int parse_id_list(const char *query, const char *name, int64_t *ids, size_t max);

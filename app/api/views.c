@@ -24,6 +24,18 @@ json_object *view_product(const product *p)
 	return o;
 }
 
+json_object *view_product_page(const product *list, size_t n, bool more)
+{
+	json_object *o = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(items, view_product(&list[i]));
+	json_object_object_add(o, "items", items);
+	/* json-c's NULL is JSON null: the last page says so explicitly. */
+	json_object_object_add(o, "next_after", more && n > 0 ? json_object_new_int64(list[n - 1].id) : NULL);
+	return o;
+}
+
 json_object *view_cart(const cart_view *v)
 {
 	json_object *o = json_object_new_object();

@@ -112,6 +112,10 @@ void dom_refusal_free(dom_refusal *r);
 int dom_product_get(dom_ctx *c, int64_t id, product *out);
 /* ids: n ids; out: the known ones in ascending id order. */
 int dom_products_list(dom_ctx *c, const int64_t *ids, size_t n, product **out, size_t *nout);
+/* A page of the catalogue: up to limit products with id > after, ascending.
+ * *more tells whether another page may follow. *out is the caller's: free
+ * each with product_free, then the array. */
+int dom_products_page(dom_ctx *c, int64_t after, size_t limit, product **out, size_t *nout, bool *more);
 int dom_product_create(dom_ctx *c, const char *sku, size_t sku_len, const char *name, size_t name_len,
 		       int64_t price_cents, int64_t stock, product *out);
 /* Exactly one of is_set (stock = value) or a delta (stock += value). */

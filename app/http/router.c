@@ -16,6 +16,7 @@ typedef struct {
 
 static const route_def routes[] = {
 	{ ROUTE_PRODUCT_GET, "GET", "/api/products/{}", "product_get", 0 },
+	{ ROUTE_PRODUCT_LIST, "GET", "/api/products", "product_list", 0 },
 	{ ROUTE_STOCK_LIST, "GET", "/api/stock", "stock_list", 0 },
 	{ ROUTE_CART_CREATE, "POST", "/api/cart", "cart_create", 0 },
 	{ ROUTE_CART_ADD, "POST", "/api/cart/add", "cart_add", 0 },

@@ -1,4 +1,5 @@
-/* libFuzzer target: GET /api/stock?ids=... (app/api/stock.c): the data is
+/* libFuzzer target: GET /api/stock?ids=... (app/api/stock.c) and GET
+ * /api/products?after=&limit= (app/api/products.c): the data is
  * the QUERY_STRING nginx passes, NUL-terminated as libfcgi gives it. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = parse_id_list(q, "product_ids", ids, 3);
 	CHECK(n >= -1 && n <= 3);
 	free(ids);
+	/* The product list's numbers: in range when accepted, untouched when not. */
+	int64_t v = -7;
+	int rc = query_int(q, "after", 0, INT64_MAX, &v);
+	CHECK(rc == FIELD_OK ? v >= 0 : v == -7);
+	v = -7;
+	rc = query_int(q, "limit", 1, 100, &v);
+	CHECK(rc == FIELD_OK ? v >= 1 && v <= 100 : v == -7);
+	CHECK(rc == FIELD_OK || rc == FIELD_MISSING || rc == FIELD_BAD);
 	free(q);
 	return 0;
 }

@@ -18,6 +18,7 @@ static void every_route_matches(void **state)
 	static const struct { const char *method, *path; route_id id; const char *param; } rows[] = {
 		{ "GET", "/api/products/5", ROUTE_PRODUCT_GET, "5" },
 		{ "GET", "/api/products/abc", ROUTE_PRODUCT_GET, "abc" }, /* the handler validates it */
+		{ "GET", "/api/products", ROUTE_PRODUCT_LIST, NULL },
 		{ "GET", "/api/stock", ROUTE_STOCK_LIST, NULL },
 		{ "POST", "/api/cart", ROUTE_CART_CREATE, NULL },
 		{ "GET", "/api/cart/" HEX32, ROUTE_CART_GET, HEX32 },
@@ -66,6 +67,9 @@ static void wrong_method_is_405(void **state)
 		{ "GET", "/api/cart", "POST" },
 		{ "PUT", "/api/cart", "POST" },
 		{ "POST", "/api/products/5", "GET" },
+		{ "POST", "/api/products", "GET" },
+		{ "OPTIONS", "/api/products", "GET" },
+		{ "OPTIONS", "/api/cart/remove", "DELETE" },
 		{ "POST", "/api/stock", "GET" },
 		{ "GET", "/api/stock/reserve", "POST" },
 		{ "GET", "/api/stock/release", "POST" },
@@ -90,7 +94,7 @@ static void unknown_paths_are_404(void **state)
 	static const struct { const char *method, *path; } rows[] = {
 		{ "GET", "/api/stock/" }, { "GET", "/api/stock/x" }, { "GET", "/api/nope" },
 		{ "GET", "/api" }, { "GET", "/api/" }, { "GET", "/" }, { "GET", "" },
-		{ "GET", "/api/products" }, { "GET", "/api/products/" }, { "GET", "/api/products/1/x" },
+		{ "GET", "/api/products/" }, { "GET", "/api/productsx" }, { "GET", "/api/products/1/x" },
 		{ "POST", "/api/products/5/stock" }, /* admin stock lives under /api/admin */
 		{ "GET", "/api/cart/" }, { "GET", "/api/cart/abc/def" }, { "POST", "/api/cart/add/x" },
 		{ "POST", "/api/cart/add/" }, { "POST", "/api/stock/reserve/1" },
@@ -112,6 +116,7 @@ static void route_names(void **state)
 	(void)state;
 	static const struct { route_id id; const char *name; } rows[] = {
 		{ ROUTE_PRODUCT_GET, "product_get" },
+		{ ROUTE_PRODUCT_LIST, "product_list" },
 		{ ROUTE_STOCK_LIST, "stock_list" },
 		{ ROUTE_CART_CREATE, "cart_create" },
 		{ ROUTE_CART_GET, "cart_get" },

@@ -522,6 +522,95 @@ static void id_list_limits(void **state)
 	free(huge);
 }
 
+/* ---- query_param, query_int ------------------------------------------------ */
+
+static void query_params(void **state)
+{
+	(void)state;
+	static const struct { const char *q, *name; int rc; const char *val; } rows[] = {
+		{ "after=5", "after", 1, "5" },
+		{ "limit=5&after=7", "after", 1, "7" },
+		{ "a=b&after=&c", "after", 1, "" },
+		{ "", "after", 0, NULL },
+		{ "afterx=1", "after", 0, NULL },
+		{ "xafter=1", "after", 0, NULL },
+		{ "after", "after", -1, NULL },
+		{ "x=1&after", "after", -1, NULL },
+		{ "after=1&after=1", "after", -1, NULL },
+		{ "after=1&x=&after=2", "after", -1, NULL },
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const char *v;
+		size_t n;
+		int rc = query_param(rows[i].q, rows[i].name, &v, &n);
+		if (rc != rows[i].rc)
+			fail_msg("row %zu: \"%s\" -> %d, want %d", i, rows[i].q, rc, rows[i].rc);
+		if (rc == 1 && (n != strlen(rows[i].val) || memcmp(v, rows[i].val, n) != 0))
+			fail_msg("row %zu: \"%s\" -> value \"%.*s\"", i, rows[i].q, (int)n, v);
+	}
+}
+
+/* The product list's after (0..2^63-1) and limit (1..100): every other
+ * spelling is refused, and an absent one is left to the caller's default. */
+static void query_ints(void **state)
+{
+	(void)state;
+	static const struct { const char *q; int64_t lo, hi; int rc; int64_t v; } rows[] = {
+		{ "n=0", 0, INT64_MAX, FIELD_OK, 0 },
+		{ "n=1", 0, INT64_MAX, FIELD_OK, 1 },
+		{ "n=42&other=x", 0, INT64_MAX, FIELD_OK, 42 },
+		{ "utm_source=mail&n=9223372036854775807", 0, INT64_MAX, FIELD_OK, INT64_MAX },
+		{ "n=%31%30", 0, INT64_MAX, FIELD_OK, 10 },
+		{ "n=100", 1, 100, FIELD_OK, 100 },
+		{ "n=1", 1, 100, FIELD_OK, 1 },
+		{ "", 0, INT64_MAX, FIELD_MISSING, -7 },
+		{ "m=1&nn=2&xn=3", 0, INT64_MAX, FIELD_MISSING, -7 },
+		{ "n=9223372036854775808", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=99999999999999999999999", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=0", 1, 100, FIELD_BAD, -7 },
+		{ "n=101", 1, 100, FIELD_BAD, -7 },
+		{ "n=", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=1&n=1", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=-1", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=+1", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=01", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=00", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=1.0", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=1e3", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=0x10", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n= 1", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=1+", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=%201", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=1%00", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=%00", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=1%2", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=abc", 0, INT64_MAX, FIELD_BAD, -7 },
+		{ "n=1,2", 0, INT64_MAX, FIELD_BAD, -7 },
+	};
+	int bad = 0;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		int64_t v = -7; /* untouched unless FIELD_OK */
+		int rc = query_int(rows[i].q, "n", rows[i].lo, rows[i].hi, &v);
+		if (rc != rows[i].rc || v != rows[i].v) {
+			print_error("row %zu: \"%s\" -> rc %d v %lld, want rc %d v %lld\n", i, rows[i].q, rc,
+				    (long long)v, rows[i].rc, (long long)rows[i].v);
+			bad++;
+		}
+	}
+	/* A value far longer than any number is refused, not overrun. */
+	char *huge = repeat("1", 10000);
+	char *q = malloc(strlen(huge) + 3);
+	assert_non_null(q);
+	sprintf(q, "n=%s", huge);
+	int64_t v = -7;
+	assert_int_equal(query_int(q, "n", 0, INT64_MAX, &v), FIELD_BAD);
+	assert_int_equal(v, -7);
+	free(q);
+	free(huge);
+	assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +630,8 @@ int main(void)
 		cmocka_unit_test(id_lists),
 		cmocka_unit_test(id_list_encoded_nul),
 		cmocka_unit_test(id_list_limits),
+		cmocka_unit_test(query_params),
+		cmocka_unit_test(query_ints),
 	};
 	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }

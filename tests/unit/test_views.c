@@ -117,6 +117,35 @@ static void product_view(void **state)
 	json_object_put(o);
 }
 
+/* next_after: the last id when more may follow, JSON null on the last page
+ * (also an empty one), never missing. */
+static void product_page_view(void **state)
+{
+	(void)state;
+	product list[2] = {
+		{ .id = 7, .sku = "A", .sku_len = 1, .name = "a", .name_len = 1, .price_cents = 1, .stock = 2 },
+		{ .id = 9, .sku = "B", .sku_len = 1, .name = "b", .name_len = 1, .price_cents = 1, .stock = 2 },
+	};
+	json_object *o = view_product_page(list, 2, true);
+	assert_keys(o, "items,next_after");
+	json_object *items = json_object_object_get(o, "items");
+	assert_int_equal(json_object_array_length(items), 2);
+	assert_int_equal(get_int(json_object_array_get_idx(items, 1), "id"), 9);
+	assert_int_equal(get_int(o, "next_after"), 9);
+	json_object_put(o);
+
+	o = view_product_page(list, 2, false);
+	assert_keys(o, "items,next_after");
+	json_object *next = (json_object *)1;
+	assert_true(json_object_object_get_ex(o, "next_after", &next));
+	assert_null(next); /* json-c's NULL is JSON null */
+	json_object_put(o);
+
+	o = view_product_page(NULL, 0, false);
+	assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "{\"items\":[],\"next_after\":null}");
+	json_object_put(o);
+}
+
 /* Lines: fully held, partly held, not held, and a hold with no line. */
 static cart_item items[] = {
 	{ .product_id = 1, .quantity = 2, .reserved = 2, .reserved_until = T_MS },
@@ -231,6 +260,7 @@ int main(void)
 		cmocka_unit_test(clock_format),
 		cmocka_unit_test(time_or_null),
 		cmocka_unit_test(product_view),
+		cmocka_unit_test(product_page_view),
 		cmocka_unit_test(open_cart_view),
 		cmocka_unit_test(checked_out_cart_view),
 		cmocka_unit_test(order_view),
