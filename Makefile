@@ -2,10 +2,35 @@
 SHELL := /bin/bash
 
 CC      := cc
-CFLAGS  ?= -O2 -g
-WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
-INC     := -Iapp $(shell pkg-config --cflags libmariadb json-c 2>/dev/null)
-LIBS    := -lfcgi $(shell pkg-config --libs libmariadb json-c 2>/dev/null)
+
+# Flags that come from tools `make deps` installs (pkg-config, dpkg-dev) are
+# computed when a recipe first needs them, after deps has run, not when make
+# reads this file: on a fresh machine the first `make run` installs the
+# packages, then compiles with their flags. A tool that fails stops the build
+# and says which; its own error is not hidden.
+tool = $(eval tool_out := $(shell $(1)))$(if $(filter 0,$(.SHELLSTATUS)),$(tool_out),$(error 	'$(1)' failed: run 'make deps' (deploy/install-deps) to install the build's packages))
+# A variable that computes itself once, on first use.
+lazy = $(eval $(1) := $(call tool,$(2)))$($(1))
+
+PKGS      := libmariadb json-c
+PKG_CFLAGS = $(call lazy,PKG_CFLAGS,pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(call lazy,PKG_LIBS,pkg-config --libs $(PKGS))
+# Debian's hardening (FORTIFY, stack protector, relro/now; gcc builds PIE by
+# default). CFLAGS, CPPFLAGS and LDFLAGS from the caller win over them.
+buildflag = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get $(1)
+DEB_CFLAGS   = $(call lazy,DEB_CFLAGS,$(call buildflag,CFLAGS))
+DEB_CPPFLAGS = $(call lazy,DEB_CPPFLAGS,$(call buildflag,CPPFLAGS))
+DEB_LDFLAGS  = $(call lazy,DEB_LDFLAGS,$(call buildflag,LDFLAGS))
+CFLAGS   ?= $(DEB_CFLAGS)
+CPPFLAGS ?= $(DEB_CPPFLAGS)
+LDFLAGS  ?= $(DEB_LDFLAGS)
+
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+# Each object lists the headers it includes (.d files), so a header change
+# rebuilds only what uses it.
+DEPFLAGS = -MMD -MP
+INC      = -Iapp $(PKG_CFLAGS)
+LIBS     = -lfcgi $(PKG_LIBS)
 
 SRC     := $(sort $(wildcard app/core/*.c app/store/*.c app/domain/*.c app/http/*.c app/api/*.c app/server/*.c))
 OBJ     := $(SRC:app/%.c=app/build/obj/%.o)
@@ -29,7 +54,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 # `make test` builds it too, so it keeps compiling.
 BENCH_BIN := app/build/bench/bare_add
 
-.PHONY: all deps build install run stop test test-unit test-valgrind test-asan test-faults fuzz bench clean
+.PHONY: all deps build install run stop test test-unit test-valgrind test-asan test-faults test-fresh fuzz bench clean
 
 all: build
 
@@ -38,31 +63,36 @@ deps:
 
 build: $(BIN)
 
-$(BIN): $(OBJ) app/build/obj/main.o
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+# Every compile and link runs after deps (order-only: it installs what is
+# missing, and is quick when nothing is), so `make -j` cannot race it.
+$(BIN): $(OBJ) app/build/obj/main.o | deps
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-app/build/obj/%.o: app/%.c $(wildcard app/*/*.h)
+app/build/obj/%.o: app/%.c | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(INC) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(INC) -c -o $@ $<
 
-$(SAN_BIN): $(SAN_OBJ) app/build/san/main.o
+# Sanitizers replace the hardening flags (FORTIFY and ASan do not mix).
+$(SAN_BIN): $(SAN_OBJ) app/build/san/main.o | deps
 	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
-app/build/san/%.o: app/%.c $(wildcard app/*/*.h)
+app/build/san/%.o: app/%.c | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) $(WARN) $(INC) -c -o $@ $<
+	$(CC) $(SAN) $(WARN) $(DEPFLAGS) $(INC) -c -o $@ $<
 
-app/build/unit/%: tests/unit/%.c $(SAN_OBJ)
+app/build/unit/%: tests/unit/%.c $(SAN_OBJ) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) $(WARN) $(INC) -o $@ $< $(SAN_OBJ) $(LIBS) -lcmocka
+	$(CC) $(SAN) $(WARN) $(DEPFLAGS) $(INC) -o $@ $< $(SAN_OBJ) $(LIBS) -lcmocka
 
-app/build/unit-plain/%: tests/unit/%.c $(OBJ)
+app/build/unit-plain/%: tests/unit/%.c $(OBJ) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< $(OBJ) $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(INC) $(LDFLAGS) -o $@ $< $(OBJ) $(LIBS) -lcmocka
 
-app/build/tools/%: tests/tools/%.c $(OBJ)
+app/build/tools/%: tests/tools/%.c $(OBJ) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< $(OBJ) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(INC) $(LDFLAGS) -o $@ $< $(OBJ) $(LIBS)
+
+-include $(wildcard app/build/*/*.d app/build/*/*/*.d)
 
 # A real server: binary, units, nginx site, logrotate (docs/operations.md).
 install: build
@@ -90,13 +120,20 @@ test-asan: deps build $(SAN_BIN) $(UNIT_BIN) $(TOOL_BIN)
 test-faults: deps build $(TOOL_BIN)
 	tests/faults/run
 
+# The README's commands on a fresh Debian 12 root (debootstrap), from a clean
+# clone of HEAD: the first `make run` serves, the first `make test` is green.
+# Slow (installs everything twice); not part of `make test` or .ci/run.
+test-fresh:
+	@command -v debootstrap >/dev/null || deploy/install-deps debootstrap
+	tests/fresh/run
+
 # libFuzzer on every parser (tests/fuzz/); FUZZ_SECONDS=5 make fuzz for a quick look.
 fuzz: deps
 	tests/fuzz/run
 
-app/build/bench/bare_add: bench/baseline/bare_add.c
+app/build/bench/bare_add: bench/baseline/bare_add.c | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(INC) $(LDFLAGS) -o $@ $< $(LIBS)
 
 bench: deps build $(BENCH_BIN)
 	deploy/install-deps php8.2-fpm php8.2-mysql

@@ -5,6 +5,7 @@
 #include "api/validate.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/cors.h"
 #include "store/idempotency.h"
 
 static const api_handler *const handlers[ROUTE_COUNT] = {
@@ -149,10 +150,44 @@ static void run_idempotent(api_ctx *c)
 	}
 }
 
+/* CORS (ALLOWED_ORIGINS): mark the answer for an allowed origin, and answer
+ * a preflight here. 1 when the preflight was answered. Without the setting
+ * nothing changes: no header, and OPTIONS stays a 405 like any method. */
+static int apply_cors(api_ctx *c)
+{
+	const char *allowed = c->cfg->allowed_origins;
+	if (allowed[0] == '\0')
+		return 0;
+	/* Whether an answer carries CORS headers depends on Origin: caches must
+	 * key on it, for every answer. */
+	c->resp->vary_origin = 1;
+	int ok = cors_allowed(allowed, c->req);
+	if (ok)
+		c->resp->cors_origin = c->req->origin;
+	if (!cors_is_preflight(c->req))
+		return 0;
+	if (c->route.status == 404) {
+		resp_error(c->resp, 404, "not_found", "No such route.");
+		return 1;
+	}
+	c->route.id = ROUTE_PREFLIGHT;
+	if (!ok) {
+		/* No CORS header: the browser refuses the call; the JSON says why
+		 * to whoever looks at the network panel. */
+		resp_error(c->resp, 403, "forbidden", "This origin may not call this route from a browser (ALLOWED_ORIGINS).");
+		return 1;
+	}
+	c->resp->status = 204;
+	snprintf(c->resp->cors_methods, sizeof c->resp->cors_methods, "%s", c->route.allow);
+	return 1;
+}
+
 void api_dispatch(api_ctx *c)
 {
 	c->route = router_match(c->req->method, c->req->path);
 	c->mode = c->cfg->enable_stock && strcmp(c->req->stock_mode, "legacy") != 0 ? MODE_STOCK : MODE_LEGACY;
+	if (apply_cors(c))
+		return;
 	if (c->route.status == 404) {
 		resp_error(c->resp, 404, "not_found", "No such route.");
 		return;

@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "core/origins.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { KEY_BOOL, KEY_LONG, KEY_STR } key_type;
+typedef enum { KEY_BOOL, KEY_LONG, KEY_STR, KEY_ORIGINS } key_type;
 
 typedef struct {
 	const char *name;
@@ -36,6 +37,7 @@ static const key_def keys[] = {
 	LONG_KEY("AUDIT_INTERVAL", audit_interval_ms, 1000, 24L * 3600 * 1000),
 	LONG_KEY("SLOW_REQUEST_MS", slow_request_ms, 1, 3600 * 1000),
 	STR_KEY("ADMIN_TOKEN", admin_token),
+	{ "ALLOWED_ORIGINS", KEY_ORIGINS, offsetof(stk_config, allowed_origins), sizeof(((stk_config *)0)->allowed_origins), 0, 0 },
 	STR_KEY("DB_HOST", db_host),
 	LONG_KEY("DB_PORT", db_port, 0, 65535),
 	STR_KEY("DB_SOCKET", db_socket),
@@ -147,6 +149,15 @@ int config_set(stk_config *c, const char *key, const char *value, char *err, siz
 		*(long *)field = n;
 		return 0;
 	}
+	case KEY_ORIGINS: {
+		/* A list with a typo would silently refuse the shop's own pages:
+		 * a malformed entry is a config error, like a bad number. */
+		char list[sizeof c->allowed_origins];
+		if (origins_normalize(value, list, sizeof list, err, errlen) != 0)
+			return -1;
+		memcpy(field, list, strlen(list) + 1);
+		return 0;
+	}
 	case KEY_STR:
 		if (strlen(value) >= k->size) {
 			snprintf(err, errlen, "%s is too long (at most %zu bytes)", key, k->size - 1);
@@ -182,7 +193,7 @@ int config_parse(stk_config *c, const char *text, size_t len, bool (*pinned)(con
 			end--;
 		if (start == end || text[start] == '#')
 			continue;
-		char key[64], value[600];
+		char key[64], value[2100]; /* the longest value: ALLOWED_ORIGINS */
 		size_t k = start;
 		while (k < end && is_key_char(text[k]))
 			k++;
@@ -234,7 +245,7 @@ static int read_file(const char *path, char **out, size_t *len)
 	*len = 0;
 	FILE *f = fopen(path, "rb");
 	if (f == NULL)
-		return errno == ENOENT ? 1 : -1;
+		return -1;
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
 	int rc = -1;
@@ -274,19 +285,19 @@ int config_load(stk_config *c, const char *path, char *err, size_t errlen)
 	if (path != NULL && path[0] != '\0') {
 		char *text;
 		size_t len;
-		int rc = read_file(path, &text, &len);
-		if (rc < 0) {
-			snprintf(err, errlen, "cannot read %s", path);
+		/* A file that was named and is missing is an error: running on
+		 * the defaults (another database port, no tokens) would be a
+		 * silent surprise. No file named means defaults and environment. */
+		if (read_file(path, &text, &len) != 0) {
+			snprintf(err, errlen, "cannot read the conf file %s: %s", path, strerror(errno));
 			return -1;
 		}
-		if (rc == 0) {
-			char why[300];
-			rc = config_parse(&next, text, len, env_pins, why, sizeof why);
-			free(text);
-			if (rc != 0) {
-				snprintf(err, errlen, "%s: %s", path, why);
-				return -1;
-			}
+		char why[300];
+		int rc = config_parse(&next, text, len, env_pins, why, sizeof why);
+		free(text);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: %s", path, why);
+			return -1;
 		}
 	}
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

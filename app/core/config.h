@@ -22,6 +22,7 @@ typedef struct {
 	long slow_request_ms;         /* SLOW_REQUEST_MS: slower requests are logged */
 	bool metrics;                 /* METRICS: false skips the per-request counters (for measuring their cost) */
 	char admin_token[256];        /* ADMIN_TOKEN */
+	char allowed_origins[2048];   /* ALLOWED_ORIGINS, normalised ("a,b"); empty: no CORS at all */
 	char db_host[256];
 	long db_port;
 	char db_socket[512];

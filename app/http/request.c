@@ -25,6 +25,9 @@ void http_request_init(http_request *r, FCGX_Request *fr)
 	r->remote_addr = param(fr, "REMOTE_ADDR");
 	r->request_id = param(fr, "REQUEST_ID");
 	r->stock_mode = param(fr, "STOCK_MODE");
+	r->origin = param(fr, "HTTP_ORIGIN");
+	r->has_cors_request_method = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", fr->envp) != NULL;
+	r->cors_request_method = param(fr, "HTTP_ACCESS_CONTROL_REQUEST_METHOD");
 }
 
 void http_request_free(http_request *r)

@@ -24,6 +24,9 @@ typedef struct {
 	const char *remote_addr;
 	const char *request_id;     /* nginx's $request_id */
 	const char *stock_mode;     /* the mode nginx's routing chose */
+	const char *origin;         /* Origin: the page's origin, "" without one */
+	const char *cors_request_method; /* Access-Control-Request-Method (preflight) */
+	int has_cors_request_method;
 	char *body;                 /* NUL-terminated for convenience; may hold NULs */
 	size_t body_len;
 	int body_status;            /* BODY_* from reading it */

@@ -1,4 +1,5 @@
 #include "http/response.h"
+#include "http/cors.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ const char *http_status_text(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 201: return "Created";
+	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
@@ -97,22 +99,60 @@ static int safe_token(const char *s)
 	return n > 0 && n <= 64;
 }
 
+/* Append "Name: value\r\n" to head; -1 once it does not fit. */
+static int put_header(char *head, size_t cap, size_t *used, const char *name, const char *value)
+{
+	if (*used >= cap)
+		return -1;
+	int n = snprintf(head + *used, cap - *used, "%s: %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= cap - *used) {
+		*used = cap;
+		return -1;
+	}
+	*used += (size_t)n;
+	return 0;
+}
+
 int http_send(FCGX_Request *fr, http_response *r, const char *request_id, const char *mode)
 {
 	size_t len;
 	const char *body = resp_body_text(r, &len);
 	/* libfcgi's own printf knows few formats: build the head with ours. */
-	char head[1024];
-	int n = snprintf(head, sizeof head, "Status: %d %s\r\nContent-Type: %s\r\nX-Stock-Mode: %s\r\n%s%s%s%s%s%s%s%s%s"
-			 "Content-Length: %zu\r\n\r\n",
-			 r->status, http_status_text(r->status), r->content_type, mode,
-			 safe_token(request_id) ? "X-Request-Id: " : "", safe_token(request_id) ? request_id : "",
-			 safe_token(request_id) ? "\r\n" : "", r->set_cookie[0] ? "Set-Cookie: " : "", r->set_cookie,
-			 r->set_cookie[0] ? "\r\n" : "", r->allow[0] ? "Allow: " : "", r->allow, r->allow[0] ? "\r\n" : "",
-			 len);
-	if (n < 0 || (size_t)n >= sizeof head)
+	/* Echoed values are bounded: an Origin is echoed only when it is one of
+	 * ALLOWED_ORIGINS (at most 2 KiB), request ids are at most 64 bytes. */
+	char head[4096];
+	size_t used = 0;
+	char status[64], length[24];
+	snprintf(status, sizeof status, "%d %s", r->status, http_status_text(r->status));
+	snprintf(length, sizeof length, "%zu", len);
+	int rc = put_header(head, sizeof head, &used, "Status", status);
+	/* 204 has no body, so nothing to type. */
+	if (r->status != 204)
+		rc |= put_header(head, sizeof head, &used, "Content-Type", r->content_type);
+	rc |= put_header(head, sizeof head, &used, "X-Stock-Mode", mode);
+	if (safe_token(request_id))
+		rc |= put_header(head, sizeof head, &used, "X-Request-Id", request_id);
+	if (r->set_cookie[0])
+		rc |= put_header(head, sizeof head, &used, "Set-Cookie", r->set_cookie);
+	if (r->allow[0])
+		rc |= put_header(head, sizeof head, &used, "Allow", r->allow);
+	if (r->vary_origin)
+		rc |= put_header(head, sizeof head, &used, "Vary", "Origin");
+	if (r->cors_origin != NULL) {
+		rc |= put_header(head, sizeof head, &used, "Access-Control-Allow-Origin", r->cors_origin);
+		rc |= put_header(head, sizeof head, &used, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+		if (r->cors_methods[0]) {
+			rc |= put_header(head, sizeof head, &used, "Access-Control-Allow-Methods", r->cors_methods);
+			rc |= put_header(head, sizeof head, &used, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+			rc |= put_header(head, sizeof head, &used, "Access-Control-Max-Age", CORS_MAX_AGE);
+		}
+	}
+	rc |= put_header(head, sizeof head, &used, "Content-Length", length);
+	if (rc != 0 || used + 2 > sizeof head)
 		return -1;
-	if (FCGX_PutStr(head, n, fr->out) != n)
+	memcpy(head + used, "\r\n", 2);
+	used += 2;
+	if (FCGX_PutStr(head, (int)used, fr->out) != (int)used)
 		return -1;
 	if (len > 0 && FCGX_PutStr(body, (int)len, fr->out) != (int)len)
 		return -1;

@@ -15,6 +15,12 @@ typedef struct {
 	const char *content_type; /* static; default JSON */
 	char set_cookie[128];
 	char allow[48];           /* 405: the methods the route takes */
+	/* CORS (http/cors.c). cors_origin: the request's Origin when it is
+	 * allowed, echoed in Access-Control-Allow-Origin (it points into the
+	 * request, which outlives the answer); NULL sends no CORS header. */
+	const char *cors_origin;
+	int vary_origin;          /* the answer depends on Origin: Vary: Origin */
+	char cors_methods[48];    /* preflight: Access-Control-Allow-Methods */
 } http_response;
 
 void http_response_init(http_response *r);

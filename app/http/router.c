@@ -98,6 +98,8 @@ route_match router_match(const char *method, const char *path)
 
 const char *route_name(route_id id)
 {
+	if (id == ROUTE_PREFLIGHT)
+		return "cors_preflight";
 	for (size_t i = 0; i < NROUTES; i++)
 		if (routes[i].id == id)
 			return routes[i].name;
@@ -106,6 +108,8 @@ const char *route_name(route_id id)
 
 const char *route_method(route_id id)
 {
+	if (id == ROUTE_PREFLIGHT)
+		return "OPTIONS";
 	for (size_t i = 0; i < NROUTES; i++)
 		if (routes[i].id == id)
 			return routes[i].method;

@@ -22,6 +22,7 @@ typedef enum {
 	ROUTE_STATUS,
 	ROUTE_COUNT,
 	ROUTE_NOT_FOUND = ROUTE_COUNT, /* for counting: no route matched */
+	ROUTE_PREFLIGHT,               /* for counting: a CORS preflight (OPTIONS) */
 	ROUTE_SLOTS
 } route_id;
 

@@ -17,7 +17,7 @@ static const char *all_keys[] = {
 	"ENABLE_STOCK_MANAGEMENT", "STOCK_RESERVATION_TIMEOUT", "RETRY_ATTEMPTS", "SWEEP_INTERVAL", "WORKERS",
 	"MAX_HOLD_PER_PRODUCT", "MAX_CART_LINES", "MAX_REQUESTS", "REQUEST_TIMEOUT", "STOP_TIMEOUT",
 	"TXN_BUDGET_MS", "ADMIN_TOKEN", "DB_HOST", "DB_PORT", "DB_SOCKET", "DB_USER", "DB_PASSWORD", "DB_NAME",
-	"LISTEN", "LISTEN_GROUP", "PID_FILE", "LOG_FILE",
+	"LISTEN", "LISTEN_GROUP", "PID_FILE", "LOG_FILE", "ALLOWED_ORIGINS",
 };
 
 /* The caller's environment must not leak into config_load. */
@@ -45,6 +45,7 @@ static void assert_same_config(const stk_config *a, const stk_config *b)
 	assert_int_equal(a->txn_budget_ms, b->txn_budget_ms);
 	assert_int_equal(a->db_port, b->db_port);
 	assert_string_equal(a->admin_token, b->admin_token);
+	assert_string_equal(a->allowed_origins, b->allowed_origins);
 	assert_string_equal(a->db_host, b->db_host);
 	assert_string_equal(a->db_socket, b->db_socket);
 	assert_string_equal(a->db_user, b->db_user);
@@ -273,9 +274,11 @@ static void load_edge_cases(void **state)
 	stk_config c, defaults;
 	config_defaults(&defaults);
 
-	/* A missing file is fine: defaults. */
-	assert_int_equal(config_load(&c, "/nonexistent/stockd.conf", err, sizeof err), 0);
-	assert_same_config(&c, &defaults);
+	/* A named file that is missing is an error that names it; no file
+	 * named means the defaults. */
+	assert_int_equal(config_load(&c, "/nonexistent/stockd.conf", err, sizeof err), -1);
+	assert_non_null(strstr(err, "/nonexistent/stockd.conf"));
+	assert_non_null(strstr(err, "No such file"));
 	assert_int_equal(config_load(&c, NULL, err, sizeof err), 0);
 	assert_same_config(&c, &defaults);
 
@@ -307,6 +310,43 @@ static void load_edge_cases(void **state)
 	assert_int_equal(c.retry_attempts, 9);
 }
 
+/* ALLOWED_ORIGINS: unset means no CORS; a good list is stored normalised; a
+ * malformed one is refused (the previous value stays), from the file too. */
+static void allowed_origins_key(void **state)
+{
+	(void)state;
+	stk_config c;
+	char err[300];
+	config_defaults(&c);
+	assert_string_equal(c.allowed_origins, "");
+	assert_int_equal(config_set(&c, "ALLOWED_ORIGINS", " https://shop.example ,http://127.0.0.1:8081", err,
+				    sizeof err), 0);
+	assert_string_equal(c.allowed_origins, "https://shop.example,http://127.0.0.1:8081");
+	static const char *bad[] = { "*", "https://shop.example/", "shop.example", "https://SHOP.example",
+				     "https://a.example,,https://b.example", "https://a.example,", "null",
+				     "https://shop.example:443", "ftp://shop.example" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		if (config_set(&c, "ALLOWED_ORIGINS", bad[i], err, sizeof err) != -1)
+			fail_msg("ALLOWED_ORIGINS=%s accepted", bad[i]);
+		assert_non_null(strstr(err, "ALLOWED_ORIGINS"));
+		assert_string_equal(c.allowed_origins, "https://shop.example,http://127.0.0.1:8081");
+	}
+	assert_int_equal(config_set(&c, "ALLOWED_ORIGINS", "", err, sizeof err), 0);
+	assert_string_equal(c.allowed_origins, "");
+
+	/* In the file: a bad list fails the whole file, naming the line. */
+	config_defaults(&c);
+	long workers = c.workers;
+	const char *file = "WORKERS=3\nALLOWED_ORIGINS=https://shop.example/\n";
+	assert_int_equal(config_parse(&c, file, strlen(file), NULL, err, sizeof err), -1);
+	assert_non_null(strstr(err, "line 2"));
+	assert_int_equal(c.workers, workers);
+	file = "ALLOWED_ORIGINS=\"https://a.example, https://b.example:8443\"\n";
+	assert_int_equal(config_parse(&c, file, strlen(file), NULL, err, sizeof err), 0);
+	assert_string_equal(c.allowed_origins, "https://a.example,https://b.example:8443");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +358,7 @@ int main(void)
 		cmocka_unit_test(parse_skips_pinned),
 		cmocka_unit_test(load_precedence),
 		cmocka_unit_test(load_edge_cases),
+		cmocka_unit_test(allowed_origins_key),
 	};
 	return cmocka_run_group_tests_name("config", tests, clean_env, NULL);
 }

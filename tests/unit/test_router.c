@@ -133,6 +133,7 @@ static void route_names(void **state)
 		{ ROUTE_READYZ, "readyz" },
 		{ ROUTE_STATUS, "status" },
 		{ ROUTE_NOT_FOUND, "not_found" },
+		{ ROUTE_PREFLIGHT, "cors_preflight" },
 	};
 	assert_int_equal(sizeof rows / sizeof rows[0], ROUTE_SLOTS);
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
