@@ -58,7 +58,7 @@ export function createCart(options = {}) {
     const w = { id: ++warnSeq, level, code, message, product_id };
     state.warnings.push(w);
     if (state.warnings.length > 8) state.warnings.shift();
-    changed("warning");
+    changed();
     emit("warning", w);
   }
   function save() {

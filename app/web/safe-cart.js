@@ -185,7 +185,7 @@ export function createSafeCart(options = {}) {
     const w = { id: ++warnSeq, level, code, message, product_id };
     state.warnings.push(w);
     if (state.warnings.length > 8) state.warnings.splice(0, state.warnings.length - 8);
-    changed("warning");
+    changed();
     emit("warning", w);
     return w;
   }
