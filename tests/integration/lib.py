@@ -28,6 +28,19 @@ APP_PID_FILE = os.environ.get("APP_PID_FILE", "")
 STACK = os.environ.get("STACK", "")
 STACK_DIR = os.environ.get("STACK_DIR", "")
 
+
+
+def _stack_tester_token():
+    """The test stack's TESTER_TOKEN (deploy/stack keeps it in the stack directory); "" if none."""
+    try:
+        with open(os.path.join(STACK_DIR, "tester_token")) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+TESTER_TOKEN = _stack_tester_token()
+
 MAX_ID = 2**63 - 1
 HEX32 = re.compile(r"[0-9a-f]{32}")
 TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -74,13 +87,14 @@ class Resp:
 
 
 def request(method, path, body=None, raw=None, headers=None, cookies=None,
-            mode=None, timeout=30):
+            mode=None, tester=True, timeout=30):
     """Send one request on a fresh connection.
 
     body: a JSON value to send (Content-Type application/json unless headers
     override it); raw: bytes sent as they are (no Content-Type unless given).
     headers: dict; a value of None removes that header. cookies: dict.
-    mode: 'legacy'|'stock' sets the stock_mode tester cookie.
+    mode: 'legacy'|'stock' sets the stock_mode tester cookie, with the stock_tester cookie that makes it count:
+    the stack's TESTER_TOKEN (tester=True), another value (tester='...'), or none (tester=None).
     """
     hdrs = {}
     data = None
@@ -92,6 +106,11 @@ def request(method, path, body=None, raw=None, headers=None, cookies=None,
     jar = dict(cookies or {})
     if mode:
         jar["stock_mode"] = mode
+        if tester is True:
+            assert TESTER_TOKEN, "the stack has no TESTER_TOKEN (%s/tester_token)" % STACK_DIR
+            jar["stock_tester"] = TESTER_TOKEN
+        elif tester is not None:
+            jar["stock_tester"] = tester
     if jar:
         hdrs["Cookie"] = "; ".join("%s=%s" % kv for kv in jar.items())
     for k, v in (headers or {}).items():

@@ -99,9 +99,11 @@ class DeployFiles(unittest.TestCase):
         share = cls.root + SHARE
         routing = read(cls.routing).replace("include %s/" % SHARE, "include %s/" % share)
         write(test_routing, routing)
+        shutil.copy(os.path.join(cls.root, "etc/stockd/nginx/tester.conf"), os.path.join(t, "tester.conf"))
         shutil.copy(cls.routing[:-len(".conf")] + ".state", os.path.join(t, "routing.state"))
         site = (read(cls.site)
                 .replace("/etc/stockd/nginx/routing.conf", test_routing)
+                .replace("/etc/stockd/nginx/tester.conf", os.path.join(t, "tester.conf"))
                 .replace(SHARE + "/", share + "/")
                 .replace("/var/log/nginx/", t + "/log/"))
         if port is not None:
@@ -153,6 +155,13 @@ http {{
         self.assertIn("include %s/conf/nginx/routing-keys.conf;" % SHARE, routing)
         self.assertIn('$stock_routing_state { default "old"; }', routing)
         self.assertEqual(read(self.path("etc/stockd/nginx/routing.state")).strip(), "old")
+        # The tester override's guard: installed with TESTER_TOKEN unset (the override never counts),
+        # readable by nginx's master only, next to a script that writes one with a token.
+        tester = read(self.path("etc/stockd/nginx/tester.conf"))
+        self.assertIn("map $cookie_stock_tester $stock_tester_ok { default 0; }", tester)
+        self.assertNotRegex(tester, r"(?m)^\s*\S+\s+1;")
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("etc/stockd/nginx/tester.conf")).st_mode), 0o640)
+        self.assertTrue(os.access(self.path(SHARE + "/deploy/tester-conf"), os.X_OK))
         # The units find what they name.
         svc = read(self.path("etc/systemd/system/stockd.service"))
         self.assertIn("ExecStart=/usr/local/bin/stockd serve\n", svc)
@@ -216,10 +225,12 @@ http {{
         self.assertNotRegex(r.stdout, r"\[(warn|emerg|alert|crit|error)\]")
         site = read(self.site)
         self.assertIn("include /etc/stockd/nginx/routing.conf;", site)
+        self.assertIn("include /etc/stockd/nginx/tester.conf;", site)
         self.assertIn("include %s/conf/nginx/stockd-locations.conf;" % SHARE, site)
         # the routing include and upstream are at http level, before the server block
         head = site[:site.index("\nserver {")]
-        for directive in ("upstream stockd", "include /etc/stockd/nginx/routing.conf;", "log_format stockd",
+        for directive in ("upstream stockd", "include /etc/stockd/nginx/routing.conf;",
+                          "include /etc/stockd/nginx/tester.conf;", "log_format stockd",
                           "include %s/conf/nginx/limits.conf;" % SHARE):
             self.assertIn(directive, head)
 
@@ -274,7 +285,34 @@ http {{
             self.assertEqual(http_get(port, "/_stockd/routing")[2], "old")
             status, mode, body = http_get(port, "/healthz")
             self.assertEqual((status, mode), (200, "legacy"), body)
-            self.assertEqual(http_get(port, "/healthz", cookie="stock_mode=stock")[:2], (200, "stock"))
+            # the site gives the app /api/ and the service routes only: the rest stays the shop's
+            status, mode, body = http_get(port, "/api/nope")
+            self.assertEqual((status, mode), (404, "legacy"), body)
+            self.assertIn('"code":"not_found"', body)
+            for path in ("/", "/index.php", "/api", "/healthzz"):
+                status, mode, body = http_get(port, path)
+                self.assertIsNone(mode, "%s reached the app: %d %s" % (path, status, body))
+                self.assertLess(status, 500, body)
+            # TESTER_TOKEN unset (as installed): the stock_mode cookie never counts, with any stock_tester
+            for cookie in ("stock_mode=stock", "stock_mode=stock; stock_tester=", "stock_tester=; stock_mode=stock",
+                           "stock_mode=stock; stock_tester=x"):
+                self.assertEqual(http_get(port, "/healthz", cookie=cookie)[:2], (200, "legacy"), cookie)
+            # the documented way to set one: deploy/tester-conf TOKEN, nginx -t, reload
+            token = "T0k-" + os.urandom(12).hex()
+            r = run([os.path.join(self.root, SHARE.lstrip("/"), "deploy/tester-conf"), token])
+            self.assertEqual(r.returncode, 0, r.stdout)
+            write(os.path.join(t, "tester.conf"), r.stdout)
+            self.assertEqual(run(["nginx", "-c", conf, "-t"]).returncode, 0)
+            self.reload_nginx(conf, pid_file)
+            self.assertEqual(http_get(port, "/healthz", cookie="stock_mode=stock; stock_tester=" + token)[:2],
+                             (200, "stock"))
+            for cookie in ("stock_mode=stock", "stock_mode=stock; stock_tester=" + token.upper(),
+                           "stock_mode=stock; stock_tester=" + token[:-1], "stock_mode=stock; stock_tester=x" + token,
+                           "stock_mode=stock; stock_tester="):
+                self.assertEqual(http_get(port, "/healthz", cookie=cookie)[:2], (200, "legacy"), cookie)
+            # the production site has no tester page (the bundled stack's /cart/test)
+            status, _, body = http_get(port, "/cart/test?token=" + token)
+            self.assertEqual(status, 404, body)
             for state in (["canary", "10"], ["old"]):
                 want = " ".join(state)
                 r = routing_cmd(*state)
@@ -300,6 +338,27 @@ http {{
         access = read(os.path.join(t, "log", "stockd-access.log"))
         self.assertIn('"GET /api/cart/:cart_id"', access)
         self.assertNotIn("ab" * 16, access)
+
+    @staticmethod
+    def reload_nginx(conf, pid_file):
+        """nginx -s reload, then wait until every worker of the old generation is gone: from then on every
+        request is served with the new configuration."""
+        with open(pid_file) as f:
+            master = int(f.read().strip())
+
+        def workers():
+            r = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+            return {int(x) for x in r.stdout.split()}
+        old = workers()
+        r = run(["nginx", "-c", conf, "-s", "reload"])
+        assert r.returncode == 0, r.stdout
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = workers()
+            if now and not (now & old):
+                return
+            time.sleep(0.05)
+        raise AssertionError("nginx's old workers %s still run after the reload" % sorted(old & workers()))
 
     # --- logrotate -------------------------------------------------------------
 

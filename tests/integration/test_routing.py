@@ -1,4 +1,5 @@
-"""nginx routing: the three states, the sticky canary, the tester cookie, bad input, and the app flag.
+"""nginx routing: the three states, the sticky canary, the tester cookie and its TESTER_TOKEN guard, the
+/cart/test page, bad input, and the app flag.
 
 Every test that switches the routing state puts `new` back in tearDown: the other modules assume it.
 """
@@ -10,12 +11,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from lib import (STACK, STACK_DIR, StockdTest, api_error, conf, get, make_product, new_cart, ok, post, product,
-                 request)
+from lib import (STACK, STACK_DIR, TESTER_TOKEN, StockdTest, api_error, conf, get, make_product, new_cart, ok, post,
+                 product, request)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEPLOY = os.path.dirname(STACK) if STACK else os.path.join(HERE, "..", "..", "deploy")
 ROUTING = os.path.join(DEPLOY, "routing")
+TESTER_CONF_CMD = os.path.join(DEPLOY, "tester-conf")
+TESTER_CONF = os.path.join(STACK_DIR, "nginx", "tester.conf")
 UPGRADE = os.path.join(DEPLOY, "upgrade")
 
 
@@ -57,12 +60,12 @@ def restore_new():
         switch("new")
 
 
-def call(method, path, body=None, cid=None, via="header", mode=None):
+def call(method, path, body=None, cid=None, via="header", mode=None, tester=True):
     """One request naming cart `cid` the way a client does: the X-Cart-Id header only, or the cart_id cookie
-    only (as a browser would)."""
+    only (as a browser would). mode/tester: the tester cookies (lib.request)."""
     if via == "cookie":
-        return request(method, path, body=body, cookies={"cart_id": cid} if cid else None, mode=mode)
-    return request(method, path, body=body, headers={"X-Cart-Id": cid} if cid else None, mode=mode)
+        return request(method, path, body=body, cookies={"cart_id": cid} if cid else None, mode=mode, tester=tester)
+    return request(method, path, body=body, headers={"X-Cart-Id": cid} if cid else None, mode=mode, tester=tester)
 
 
 def mode_of(r):
@@ -224,6 +227,7 @@ class Canary(RoutingTest):
 
 class CookieOverride(RoutingTest):
     def test_stock_mode_cookie_wins_in_every_state(self):
+        """With the stack's TESTER_TOKEN in stock_tester (lib sends it with every mode= request)."""
         pid = make_product(stock=1000)["id"]
         carts = [new_cart() for _ in range(20)]
         for state in (("old",), ("new",), ("canary", 50)):
@@ -251,6 +255,161 @@ class CookieOverride(RoutingTest):
                 self.assertEqual(mode_of(r), forced, r)
             # without the cookie the cart is back on its routed mode
             self.assertEqual({c: mode_of(call("GET", "/api/cart/" + c, cid=c)) for c in carts}, natural)
+
+
+def nginx_reload_and_wait():
+    """HUP the stack's nginx, then wait until every worker of the old generation is gone: from then on every
+    request is served with the new configuration."""
+    with open(os.path.join(STACK_DIR, "run", "nginx.pid")) as f:
+        master = int(f.read().strip())
+
+    def workers():
+        r = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+        return {int(x) for x in r.stdout.split()}
+    old = workers()
+    os.kill(master, signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = workers()
+        if now and not (now & old):
+            return
+        time.sleep(0.05)
+    raise AssertionError("nginx's old workers %s still run after the reload" % sorted(old & workers()))
+
+
+def set_tester_token(token):
+    """Write the stack's tester.conf for this TESTER_TOKEN ("" = unset) as deploy/stack does; reload nginx."""
+    r = subprocess.run([TESTER_CONF_CMD] + ([token] if token else []), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    with open(TESTER_CONF, "w") as f:
+        f.write(r.stdout)
+    nginx_reload_and_wait()
+
+
+def wrong_tokens():
+    """stock_tester values that are not the token: near misses of every kind, and nothing at all."""
+    t = TESTER_TOKEN
+    return [None, "", t.upper() if t != t.upper() else t.lower(), t[:-1], t + "0", "x" + t, '"%s"' % t,
+            os.urandom(16).hex()]
+
+
+class TesterGuard(RoutingTest):
+    """The stock_mode cookie counts only with stock_tester=$TESTER_TOKEN (contract, nginx routing)."""
+
+    def tearDown(self):
+        try:
+            with open(TESTER_CONF) as f:
+                if TESTER_TOKEN not in f.read():
+                    set_tester_token(TESTER_TOKEN)
+        finally:
+            super().tearDown()
+
+    def test_override_needs_the_token_in_every_state(self):
+        self.assertTrue(TESTER_TOKEN, "the test stack has a TESTER_TOKEN")
+        pid = make_product(stock=1000)["id"]
+        carts = [new_cart() for _ in range(12)]
+        for state in (("old",), ("new",), ("canary", 50)):
+            switch(*state)
+            natural = {c: mode_of(call("GET", "/api/cart/" + c, cid=c)) for c in carts}
+            want_natural = {("old",): {"legacy"}, ("new",): {"stock"}, ("canary", 50): {"legacy", "stock"}}[state]
+            self.assertEqual(set(natural.values()), want_natural, state)
+            for forced in ("legacy", "stock"):
+                for bad in wrong_tokens():
+                    with self.subTest(state=state, forced=forced, tester=bad):
+                        got = {c: mode_of(call("GET", "/api/cart/" + c, cid=c, via="cookie", mode=forced,
+                                               tester=bad)) for c in carts}
+                        self.assertEqual(got, natural, "stock_mode=%s with stock_tester=%r" % (forced, bad))
+                        # a cart creation (keyed on the address) obeys the routing, not the cookie
+                        r = post("/api/cart", mode=forced, tester=bad)
+                        ok(r, 201)
+                        if state != ("canary", 50):
+                            self.assertEqual(mode_of(r), natural[carts[0]], r)
+                with self.subTest(state=state, forced=forced, tester="the token"):
+                    got = {c: mode_of(call("GET", "/api/cart/" + c, cid=c, via="cookie", mode=forced))
+                           for c in carts}
+                    self.assertEqual(set(got.values()), {forced})
+            if state == ("old",):
+                # old is every cart legacy: no visitor can hold stock by setting a cookie
+                for bad in wrong_tokens():
+                    r = call("POST", "/api/stock/reserve", {"cart_id": carts[0], "product_id": pid, "quantity": 1},
+                             cid=carts[0], mode="stock", tester=bad)
+                    api_error(r, 503, "stock_management_disabled")
+                    r = call("POST", "/api/cart/add", {"cart_id": carts[0], "product_id": pid, "quantity": 1,
+                                                        "decrease_stock": True}, cid=carts[0], mode="stock", tester=bad)
+                    ok(r)
+                    self.assertEqual(mode_of(r), "legacy", r)
+                self.assertEqual(product(pid)["reserved"], 0)
+                # the tester holds
+                r = call("POST", "/api/stock/reserve", {"cart_id": carts[0], "product_id": pid, "quantity": 1},
+                         cid=carts[0], mode="stock")
+                self.assertEqual(ok(r)["reserved"], 1)
+
+    def test_override_never_counts_without_a_token(self):
+        set_tester_token("")
+        carts = [new_cart() for _ in range(6)]
+        for state in (("old",), ("new",), ("canary", 50)):
+            switch(*state)
+            natural = {c: mode_of(call("GET", "/api/cart/" + c, cid=c)) for c in carts}
+            for forced in ("legacy", "stock"):
+                for tester in [TESTER_TOKEN] + wrong_tokens():
+                    with self.subTest(state=state, forced=forced, tester=tester):
+                        got = {c: mode_of(call("GET", "/api/cart/" + c, cid=c, via="cookie", mode=forced,
+                                               tester=tester)) for c in carts}
+                        self.assertEqual(got, natural)
+        # and the tester page refuses every token, the former one included
+        for q in ("?token=" + TESTER_TOKEN, "?token=", ""):
+            with self.subTest(query=q):
+                r = get("/cart/test" + q)
+                self.assertEqual(r.status, 403, r)
+                self.assertEqual(r.set_cookies, [], r)
+        # back with the token: honoured again
+        set_tester_token(TESTER_TOKEN)
+        switch("old")
+        self.assertEqual(mode_of(call("GET", "/api/cart/" + carts[0], cid=carts[0], mode="stock")), "stock")
+
+
+class TesterPage(RoutingTest):
+    TOKEN_COOKIE = "stock_tester=%s; Path=/; HttpOnly; SameSite=Lax"
+
+    def test_cart_test_sets_the_cookies_only_with_the_token(self):
+        r = get("/cart/test?token=" + TESTER_TOKEN)
+        self.assertEqual(r.status, 302, r)
+        self.assertEqual(r.header("Location"), "/", r)
+        self.assertEqual(sorted(r.set_cookies), sorted([self.TOKEN_COOKIE % TESTER_TOKEN,
+                                                        "stock_mode=stock; Path=/; SameSite=Lax"]), r)
+        r = get("/cart/test?mode=legacy&token=" + TESTER_TOKEN)
+        self.assertEqual(r.status, 302, r)
+        self.assertEqual(sorted(r.set_cookies), sorted([self.TOKEN_COOKIE % TESTER_TOKEN,
+                                                        "stock_mode=legacy; Path=/; SameSite=Lax"]), r)
+        for q in ["", "?token=", "?token", "?tok=" + TESTER_TOKEN, "?mode=stock"] + [
+                "?token=" + t for t in wrong_tokens() if t] + ["?token=x&token=" + TESTER_TOKEN]:
+            with self.subTest(query=q):
+                r = get("/cart/test" + q)
+                self.assertEqual(r.status, 403, r)
+                self.assertEqual(r.set_cookies, [], r)
+                self.assertIsNone(r.header("Location"), r)
+                api_error(r, 403, "forbidden")
+
+    def test_a_browser_with_the_page_cookies_is_a_tester(self):
+        """What a browser does: open /cart/test with the token, keep the cookies, use the shop. In `old` its carts
+        are in stock mode and hold stock; a visitor who sets stock_mode=stock by hand stays legacy."""
+        r = get("/cart/test?token=" + TESTER_TOKEN)
+        self.assertEqual(r.status, 302, r)
+        jar = dict(c.split(";", 1)[0].split("=", 1) for c in r.set_cookies)
+        self.assertEqual(set(jar), {"stock_tester", "stock_mode"})
+        pid = make_product(stock=5)["id"]
+        switch("old")
+        r = request("POST", "/api/cart", cookies=jar)
+        cid = ok(r, 201)["cart_id"]
+        self.assertEqual(mode_of(r), "stock", r)
+        jar["cart_id"] = cid
+        r = request("POST", "/api/cart/add", body={"cart_id": cid, "product_id": pid, "quantity": 2,
+                                                  "decrease_stock": True}, cookies=jar)
+        ok(r)
+        self.assertEqual(mode_of(r), "stock", r)
+        self.assertEqual(product(pid)["reserved"], 2)
+        visitor = request("POST", "/api/cart", cookies={"stock_mode": "stock"})
+        self.assertEqual(mode_of(visitor), "legacy", visitor)
 
 
 class BadInput(RoutingTest):

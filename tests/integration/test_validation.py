@@ -284,11 +284,14 @@ class Battery(StockdTest):
 
 class Routes(StockdTest):
     def test_unknown_routes_404(self):
-        for method, path in [("GET", "/api/nope"), ("GET", "/api"), ("GET", "/api/"), ("GET", "/api/cart/abc/def"),
-                             ("GET", "/api/products"), ("GET", "/api/products/1/x"), ("GET", "/api/stock/x"),
+        # Only /api/ (and the service routes) reach the app through nginx: every unknown path under /api/ is
+        # the app's JSON 404; paths outside it belong to the shop's pages (tests/integration/test_nginx_paths).
+        for method, path in [("GET", "/api/nope"), ("GET", "/api/"), ("GET", "/api/cart/abc/def"),
+                             ("GET", "/api/products/"), ("GET", "/api/products/1/x"), ("GET", "/api/stock/x"),
                              ("POST", "/api/cart/add/x"), ("POST", "/api/stock/reserve/1"),
                              ("GET", "/api/admin/products/1/stockx"), ("POST", "/api/admin/nope"),
-                             ("GET", "/nope"), ("GET", "/API/products/1")]:
+                             ("GET", "/api/API/products/1"), ("GET", "/api/Products/1"), ("GET", "/api/productsx"),
+                             ("GET", "/api/healthz"), ("GET", "/api/metrics")]:
             with self.subTest(method=method, path=path):
                 raw = "{}" if method != "GET" else None
                 api_error(request(method, path, raw=raw, headers={"Content-Type": "application/json"} if raw else None),
