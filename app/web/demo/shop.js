@@ -132,6 +132,14 @@ export async function mountShop(doc, cart, opts = {}) {
     }
     $("cart-empty").hidden = s.items.some((i) => i.quantity > 0);
     summaryEl.textContent = `${s.count} item${s.count === 1 ? "" : "s"}, total ${money(s.total_cents)}`;
+    const hint = $("hold-hint");
+    if (hint) {
+      // STOCK_RESERVATION_TIMEOUT is only this hint; each line's countdown
+      // comes from the server's reserved_until.
+      const mins = Math.round((s.config.STOCK_RESERVATION_TIMEOUT || 0) / 60000);
+      hint.hidden = !(s.config.ENABLE_STOCK_MANAGEMENT !== false && s.mode === "stock" && !s.isUsingFallback && mins > 0);
+      hint.textContent = `What you add is held for you for about ${mins} minutes.`;
+    }
     checkoutBtn.disabled = !s.items.some((i) => i.quantity > 0);
     // Warnings: the aria-live region announces what is added to it.
     const ws = new Set();
