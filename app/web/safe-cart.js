@@ -265,7 +265,7 @@ export function createSafeCart(options = {}) {
     for (let attempt = 0; ; attempt++) {
       const r = await once(method, path, headers, payload);
       const failed = r.status === 0 || (r.status >= 500 && r.code !== "stock_management_disabled");
-      if (!failed || attempt >= cfg.RETRY_ATTEMPTS) return { ...r, failed, attempts: attempt + 1 };
+      if (!failed || attempt >= cfg.RETRY_ATTEMPTS) return { ...r, failed, attempts: attempt + 1, keyed: !!cartId };
       const base = Math.min(4000, 250 * 2 ** attempt);
       await sleep(base / 2 + Math.random() * (base / 2));
     }
@@ -302,6 +302,9 @@ export function createSafeCart(options = {}) {
   // are just not held. Coming back to stock mode, the lines are held again.
   function observeMode(r) {
     if (!stockOn || !r || r.status === 0) return;
+    // Only an answer about this cart tells its mode: during a canary a call
+    // that names no cart is split by the client's address instead.
+    if (!r.keyed && r.code !== "stock_management_disabled") return;
     let m = r.mode === "legacy" || r.mode === "stock" ? r.mode : null;
     if (r.code === "stock_management_disabled") m = "legacy";
     if (m && m !== state.mode) setMode(m, true);
