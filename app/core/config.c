@@ -20,6 +20,7 @@ typedef struct {
 
 #define LONG_KEY(n, f, lo, hi) { n, KEY_LONG, offsetof(stk_config, f), 0, lo, hi }
 #define STR_KEY(n, f) { n, KEY_STR, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
+#define ORIGINS_KEY(n, f) { n, KEY_ORIGINS, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
 
 static const key_def keys[] = {
 	{ "ENABLE_STOCK_MANAGEMENT", KEY_BOOL, offsetof(stk_config, enable_stock), 0, 0, 0 },
@@ -37,7 +38,7 @@ static const key_def keys[] = {
 	LONG_KEY("AUDIT_INTERVAL", audit_interval_ms, 1000, 24L * 3600 * 1000),
 	LONG_KEY("SLOW_REQUEST_MS", slow_request_ms, 1, 3600 * 1000),
 	STR_KEY("ADMIN_TOKEN", admin_token),
-	{ "ALLOWED_ORIGINS", KEY_ORIGINS, offsetof(stk_config, allowed_origins), sizeof(((stk_config *)0)->allowed_origins), 0, 0 },
+	ORIGINS_KEY("ALLOWED_ORIGINS", allowed_origins),
 	STR_KEY("DB_HOST", db_host),
 	LONG_KEY("DB_PORT", db_port, 0, 65535),
 	STR_KEY("DB_SOCKET", db_socket),
@@ -125,6 +126,13 @@ static int parse_long(const char *v, long lo, long hi, long *out)
 int config_set(stk_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
 	const key_def *k = key_find(key);
+	if (k == NULL && strcmp(key, "TESTER_TOKEN") == 0) {
+		/* The contract lists it with the app's settings, but nginx enforces
+		 * it: say where it goes instead of "unknown". */
+		snprintf(err, errlen, "TESTER_TOKEN is nginx's setting, not the app's: write it with deploy/tester-conf "
+			 "into tester.conf (docs/operations.md)");
+		return -1;
+	}
 	if (k == NULL) {
 		snprintf(err, errlen, "unknown setting %s", key);
 		return -1;

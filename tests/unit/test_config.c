@@ -334,6 +334,9 @@ static void allowed_origins_key(void **state)
 	}
 	assert_int_equal(config_set(&c, "ALLOWED_ORIGINS", "", err, sizeof err), 0);
 	assert_string_equal(c.allowed_origins, "");
+	/* TESTER_TOKEN belongs to nginx: refused, saying where it goes. */
+	assert_int_equal(config_set(&c, "TESTER_TOKEN", "abcdefghijklmnop", err, sizeof err), -1);
+	assert_non_null(strstr(err, "deploy/tester-conf"));
 
 	/* In the file: a bad list fails the whole file, naming the line. */
 	config_defaults(&c);
