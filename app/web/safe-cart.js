@@ -723,6 +723,7 @@ export function createSafeCart(options = {}) {
     save();
     changed("cart");
     emit("fallback-left", getState());
+    if (productsWanted !== null) await loadProducts(productsWanted);
     refreshStockSoon();
   }
 
@@ -739,14 +740,21 @@ export function createSafeCart(options = {}) {
     changed("stock");
     if (started) refreshStockSoon();
   }
+  // A product list that could not be loaded (the API down as the page
+  // opened) is loaded again by the refresh loop once the API answers.
+  let productsWanted = null;
   async function loadProducts(limit = 100) {
+    productsWanted = null;
     const all = [];
     let after = 0;
     for (let pages = 0; pages < 50; pages++) {
       const r = await call("GET", `/products?after=${after}&limit=${limit}`, undefined, null);
       observeMode(r);
       if (r.status !== 200 || !r.data || !Array.isArray(r.data.items)) {
-        if (r.failed) enterFallback();
+        if (r.failed) {
+          productsWanted = limit;
+          enterFallback();
+        }
         break;
       }
       all.push(...r.data.items);
@@ -795,6 +803,7 @@ export function createSafeCart(options = {}) {
     try {
       if (state.isUsingFallback || state.queue.length) await resync();
       else {
+        if (productsWanted !== null) await loadProducts(productsWanted);
         if (stockOn) await refreshStock();
         await enqueue(refreshCart);
       }

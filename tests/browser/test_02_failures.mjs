@@ -39,6 +39,9 @@ test("fallback_when_app_stops_and_resync", async (s) => {
   const v = await cartView(cid);
   eq(v.items.map((i) => [i.product_id, i.quantity, i.reserved]), [[a.id, 1, 1], [b.id, 3, 3]], "the server has every change, held");
   await until(async () => (await line(page, b.id)).status === "held", 5000, "the page shows the hold");
+  // The page reloaded while offline: its product list comes back too.
+  await until(async () => (await shownStock(page, b.id)) === 7, 8000, "the products listed again with their stock");
+  check((await line(page, b.id)).text.includes("Offline teapot"), "the line has its product's name again");
   eq([(await product(a.id)).reserved, (await product(b.id)).reserved], [1, 3], "stock held on the server");
   await assertFriendly(page);
   await auditClean();

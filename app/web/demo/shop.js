@@ -67,9 +67,18 @@ export async function mountShop(doc, cart, opts = {}) {
     const rm = el("button", { type: "button", class: "remove", "data-remove": String(it.product_id), "aria-label": `Remove ${name} from cart`, onclick: () => cart.remove(it.product_id) }, "Remove");
     const again = el("button", { type: "button", class: "hold-again", "data-hold-again": String(it.product_id), "aria-label": `Hold ${name} again`, onclick: () => cart.holdAgain(it.product_id) }, "Hold again");
     const qty = el("span", { class: "line-qty", "data-line-qty": String(it.product_id) });
-    const li = el("li", { class: "line", "data-line": String(it.product_id) },
-      el("span", { class: "name", text: name }), less, qty, more, rm, status, again);
-    return { li, qty, status, again, less };
+    const nameEl = el("span", { class: "name", text: name });
+    const li = el("li", { class: "line", "data-line": String(it.product_id) }, nameEl, less, qty, more, rm, status, again);
+    // The name may arrive later (a product list loaded after the cart).
+    const rename = (n) => {
+      if (nameEl.textContent === n) return;
+      nameEl.textContent = n;
+      less.setAttribute("aria-label", `One less ${n}`);
+      more.setAttribute("aria-label", `One more ${n}`);
+      rm.setAttribute("aria-label", `Remove ${n} from cart`);
+      again.setAttribute("aria-label", `Hold ${n} again`);
+    };
+    return { li, qty, status, again, less, rename };
   }
 
   function holdText(it, s) {
@@ -112,6 +121,7 @@ export async function mountShop(doc, cart, opts = {}) {
         lineRows.set(it.product_id, (row = lineRow(it, name)));
         linesEl.append(row.li);
       }
+      row.rename(name);
       row.qty.textContent = String(it.quantity);
       row.li.dataset.status = it.status;
       row.li.dataset.quantity = String(it.quantity);
