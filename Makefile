@@ -54,9 +54,9 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 # `make test` builds it too, so it keeps compiling.
 BENCH_BIN := app/build/bench/bare_add
 
-.PHONY: all deps build install run stop test test-unit test-valgrind test-asan test-faults test-fresh fuzz bench clean
+.PHONY: all deps build web install run stop test test-unit test-valgrind test-asan test-faults test-fresh fuzz bench clean
 
-all: build
+all: build web
 
 deps:
 	@deploy/install-deps
@@ -94,17 +94,29 @@ app/build/tools/%: tests/tools/%.c $(OBJ) | deps
 
 -include $(wildcard app/build/*/*.d app/build/*/*/*.d)
 
+# The shop's side (app/web): the React demo page's bundle, from the pinned
+# npm packages (esbuild, react); build output is never committed.
+WEB_SRC := $(wildcard app/web/*.js app/web/demo/*.jsx)
+web: app/web/build/react-shop.js
+
+app/web/node_modules/.stockd-lock: app/web/package-lock.json | deps
+	cd app/web && npm ci --no-audit --no-fund --loglevel=error
+	cp app/web/package-lock.json $@
+
+app/web/build/react-shop.js: app/web/node_modules/.stockd-lock $(WEB_SRC)
+	cd app/web && npm run --silent build -- --log-level=warning
+
 # A real server: binary, units, nginx site, logrotate (docs/operations.md).
 install: build
 	deploy/install
 
-run: deps build
+run: deps build web
 	deploy/stack run var
 
 stop:
 	deploy/stack stop var
 
-test: deps build $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
+test: deps build web $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 	tests/run-all
 
 test-unit: $(UNIT_BIN)
@@ -140,4 +152,4 @@ bench: deps build $(BENCH_BIN)
 	bench/run
 
 clean:
-	rm -rf app/build
+	rm -rf app/build app/web/build
