@@ -79,7 +79,7 @@ int dom_cart_create(dom_ctx *c, char id_out[33])
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, create_body, id_out, &c->stats);
 	if (rc == DB_OK)
-		c->events.carts_created++;
+		dom_count(c, &(dom_events){ .carts_created = 1 });
 	return rc;
 }
 
@@ -220,7 +220,7 @@ int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t produ
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, add_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	else
 		cart_view_free(out);
 	return rc;
@@ -277,7 +277,7 @@ int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t pr
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, remove_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	else
 		cart_view_free(out);
 	return rc;

@@ -211,7 +211,7 @@ int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, do
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, checkout_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	if (rc != DB_OK && rc != DOM_INSUFFICIENT_STOCK) {
 		order_free(out);
 		dom_refusal_free(why);

@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "store/db.h"
+#include "store/idempotency.h"
 #include "store/txn.h"
 
 /* The stock and cart operations, each one database transaction. Nothing here
@@ -43,13 +44,18 @@ typedef struct {
 	db *db;
 	const stk_config *cfg;
 	txn_stats stats;   /* conflicts retried, summed over the operations run */
-	dom_events events; /* summed over the operations run */
-	/* Leave a successful operation's transaction open for the caller to add
-	 * to and commit: an idempotent answer commits with its change. */
+	dom_events events; /* summed over the operations that committed */
+	/* Leave a successful operation's transaction open: dom_idempotent()
+	 * stores the answer in it and commits. Its events wait in `staged`
+	 * until that COMMIT succeeds. */
 	bool defer_commit;
+	dom_events staged;
 } dom_ctx;
 
 void dom_events_add(dom_events *to, const dom_events *from);
+/* An operation's events once its transaction succeeded: counted now, or,
+ * with defer_commit, staged until the caller's COMMIT. */
+void dom_count(dom_ctx *c, const dom_events *ev);
 
 static inline txn_policy dom_policy(const dom_ctx *c)
 {
@@ -145,6 +151,39 @@ int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t 
 
 /* Live holds right now: rows and units. */
 int dom_holds_active(dom_ctx *c, int64_t now_ms, int64_t *rows, int64_t *units);
+
+/* idempotent.c: a change and its stored answer in one transaction.
+ *
+ * The answer is the caller's (the domain knows nothing of HTTP): status is a
+ * number replayed as given, keep=false means the request failed, changed
+ * nothing and must not be stored. */
+typedef struct {
+	int status;
+	const char *body;
+	size_t body_len;
+	const char *set_cookie; /* may be NULL or "" */
+	bool keep;
+} dom_answer;
+
+typedef struct {
+	const char *key, *method, *path, *body;
+	size_t body_len;
+} dom_idem_request;
+
+/* Run one request that carries an Idempotency-Key:
+ *   claim the key (or find its stored answer: IDEM_REPLAY fills *stored,
+ *   IDEM_MISMATCH, IDEM_BUSY); then, as one transaction, run(arg, &answer)
+ *   (it calls dom_* operations, which leave their transaction open, and
+ *   renders the answer), store the answer on our claim and COMMIT.
+ * A deadlock or lock wait anywhere, the COMMIT included (a Galera
+ * certification failure surfaces there), reruns all of it: run() must start
+ * from scratch each time. Returns DB_OK (send the answer run() made last),
+ * an IDEM_* above, IDEM_LOST (the claim was taken over while we ran: nothing
+ * committed), DB_ERR_UNKNOWN (the connection went during COMMIT: the claim
+ * stays, a retry with the key learns the outcome), or another DB_ERR_*
+ * (nothing committed, the claim is released). */
+int dom_idempotent(dom_ctx *c, const dom_idem_request *rq, void (*run)(void *arg, dom_answer *out), void *arg,
+		   idem_stored *stored);
 
 /* Mark carts abandoned: open, with lines, idle (no line touched) for
  * idle_ms. Each cart is counted once, by the mode of its last line change.
