@@ -5,7 +5,7 @@ import threading
 import time
 import uuid
 
-from lib import (DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, db, db_int, db_lock_product,
+from lib import (DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, conf, db, db_int, db_lock_product,
                  hold_qty, refuse_answers, line_qty, make_product, new_cart, now_ms, ok, post, product, release, remove,
                  request, reserve, run_threads, snapshot, wait_until)
 
@@ -241,3 +241,34 @@ class Claims(StockdTest):
         ok(again, 201)
         self.assertTrue(any(c.startswith("cart_id=%s;" % again.json["cart_id"]) for c in again.set_cookies), again)
         self.assertEqual(db_int("SELECT COUNT(*) FROM carts"), carts + 1)
+
+    def test_conflict_on_storing_the_answer_reruns_the_whole_transaction(self):
+        # The answer's row is locked (as by a conflicting transaction, or a Galera certification failure at
+        # COMMIT) when the change tries to store its answer: the lock wait times out there, after the change
+        # ran. The retry reruns the change, the answer and the COMMIT together: one 200, the change made once.
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        with conf(TXN_BUDGET_MS=6000):
+            product_lock, answer_lock = DbSession(), DbSession()
+            try:
+                product_lock.run("SET SESSION innodb_lock_wait_timeout=50; BEGIN; "
+                                 "SELECT id FROM products WHERE id=%d FOR UPDATE" % p["id"])
+                first = []
+                t = threading.Thread(target=lambda: first.append(reserve(cid, p["id"], 2, headers=K(k))))
+                t.start()
+                wait_until(lambda: db_int("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key='%s'" % k) == 1,
+                           5, 0.02, "the claim")
+                answer_lock.run("SET SESSION innodb_lock_wait_timeout=50; BEGIN; "
+                                "SELECT status FROM idempotency_keys WHERE idem_key='%s' FOR UPDATE" % k)
+                product_lock.run("COMMIT")  # the change runs now; storing its answer waits on answer_lock
+                time.sleep(2.5)  # past one lock wait (1 s)
+            finally:
+                product_lock.close()
+                answer_lock.run("COMMIT")
+                answer_lock.close()
+            t.join()
+        ok(first[0])
+        self.assertEqual(first[0].json["reserved"], 2)
+        self.assertEqual((hold_qty(cid, p["id"]), product(p["id"])["reserved"]), (2, 2), "made once")
+        self.assertEqual(reserve(cid, p["id"], 2, headers=K(k)).body, first[0].body, "stored with the change")
