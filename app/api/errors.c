@@ -19,6 +19,8 @@ static const outcome outcomes[DOM_CODE_COUNT] = {
 	[DOM_INSUFFICIENT_STOCK] = { 409, "insufficient_stock", "Not enough stock is available." },
 	[DOM_SKU_EXISTS] = { 409, "sku_exists", "A product with this sku already exists." },
 	[DOM_BELOW_RESERVED] = { 409, "below_reserved", "Stock cannot go below the units reserved for carts." },
+	[DOM_ORDER_TOO_LARGE] = { 409, "order_too_large",
+				  "The order's total in cents would not fit in a signed 64-bit integer; nothing was sold." },
 };
 
 void api_fail(api_ctx *c, int rc, const dom_refusal *why)
