@@ -144,11 +144,20 @@ int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 /* checkout.c; *repeated is set when the cart had been checked out before. */
 int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, dom_refusal *why);
 
-/* sweep.c: reclaim expired holds, one product per transaction, and purge old
- * idempotency keys. on_reclaim (may be NULL) hears each committed reclaim
- * at once, so a sweep killed half-way has still counted what it did. */
+/* sweep.c: reclaim expired holds, one product per transaction, until none
+ * that expired by now_ms is left, and purge old idempotency keys. A product
+ * that fails is counted in failed, logged, and passed over. on_reclaim (may
+ * be NULL) hears each committed reclaim at once, so a sweep killed half-way
+ * has still counted what it did. Returns DB_OK, or the error that stopped it
+ * (the database gone; keys not purged). */
+typedef struct {
+	uint64_t keys_purged;
+	int64_t failed; /* products whose reclaim failed this round */
+	int64_t pages;  /* pages of expired products read */
+} dom_sweep_report;
+
 int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t units), void *arg,
-	      uint64_t *keys_purged);
+	      dom_sweep_report *rep);
 
 /* Live holds right now: rows and units. */
 int dom_holds_active(dom_ctx *c, int64_t now_ms, int64_t *rows, int64_t *units);
