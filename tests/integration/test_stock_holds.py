@@ -1,10 +1,17 @@
 """Stock holds: reserve/release, timeouts, own holds, and holds never sold to another cart."""
 
+import glob
+import os
+import shlex
+import subprocess
+import tempfile
 import time
 
-from lib import (MAX_ID, StockdTest, add, admin_stock, api_error, cart, checkout, conf, conf_value, db_int, hold_qty,
-                 item, make_product, new_cart, now_ms, ok, product, release, reserve, run_threads, snapshot,
-                 ts_ms)
+from lib import (DB_NAME, DB_SOCKET, MAX_ID, DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, conf,
+                 conf_value, db, db_consistency, db_int, hold_qty, item, make_product, new_cart, now_ms, ok, product,
+                 release, reserve, run_threads, snapshot, ts_ms, wait_until)
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 HOLD_KEYS = {"cart_id", "product_id", "reserved", "reserved_until", "available"}
 
@@ -171,3 +178,54 @@ class FlagForcesLegacy(StockdTest):
         r = reserve(cid, p["id"], 1, mode="stock")
         ok(r)
         self.assertEqual(r.header("X-Stock-Mode"), "stock")
+
+
+class RepeatableRead(StockdTest):
+    """The hold path on a REPEATABLE READ session (tests/integration/drivers/hold_rr.c runs dom_reserve there;
+    the app's sessions are READ COMMITTED). A snapshot taken when the cart is locked must not decide what the
+    product's expired holds are once its row lock is granted."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.driver = os.path.join(cls.tmp.name, "hold_rr")
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libmariadb", "json-c"], capture_output=True,
+                               text=True, check=True).stdout
+        srcs = sorted(glob.glob(os.path.join(TOP, "app", d, "*.c")) for d in ("core", "domain", "store"))
+        cmd = (["cc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-I" + os.path.join(TOP, "app"), "-o", cls.driver,
+                os.path.join(TOP, "tests", "integration", "drivers", "hold_rr.c")]
+               + [f for group in srcs for f in group] + shlex.split(flags))
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError("building the driver failed: %s" % r.stderr[-3000:])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_reclaim_between_snapshot_and_lock(self):
+        # P: 10 in stock; cart X holds 3 (expired), cart Z holds 4 (live): reserved 7.
+        pid = make_product(stock=10)["id"]
+        x, y, z = new_cart(), new_cart(), new_cart()
+        ok(reserve(x, pid, 3))
+        ok(reserve(z, pid, 4))
+        db("UPDATE stock_holds SET expires_at_ms = %d WHERE cart_id = '%s'" % (now_ms() - 1000, x))
+        other = DbSession()
+        try:
+            # another transaction holds P's row lock: the driver's reserve for Y locks Y (its snapshot starts
+            # there) and waits for P
+            other.run("BEGIN; SELECT id FROM products WHERE id = %d FOR UPDATE" % pid)
+            drv = subprocess.Popen([self.driver, DB_SOCKET, DB_NAME, y, str(pid), "1"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+            self.assertEqual(drv.stdout.readline().strip(), "connected", drv.stderr.read() if drv.poll() else "")
+            wait_until(lambda: db_int("SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS") > 0, 5, 0.01,
+                       "the driver to wait on the product lock")
+            # ...which meanwhile reclaims X's expired hold and commits, well inside the 1 s lock wait
+            other.run("DELETE FROM stock_holds WHERE cart_id = '%s'; "
+                      "UPDATE products SET reserved_stock = reserved_stock - 3 WHERE id = %d; COMMIT" % (x, pid))
+        finally:
+            other.close()
+        out, err = drv.communicate(timeout=30)
+        self.assertEqual(out.split(), ["0", "1", "5"], "reserve under REPEATABLE READ: %r %r" % (out, err))
+        self.assertEqual(db_consistency([pid]), [])
+        self.assertEqual(product(pid)["reserved"], 5)
