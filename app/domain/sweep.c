@@ -5,8 +5,7 @@
 #include "domain/domain.h"
 #include "domain/locking.h"
 
-#define SWEEP_PAGE 500
-#define SWEEP_PAGE_TEXT "500"
+#define SWEEP_PAGE 500 /* the LIMIT of SQL_EXPIRED_PRODUCTS */
 
 /* Which products have expired holds: a plain read, no locks, a page at a
  * time after the last product seen. Each product is then reclaimed in its
@@ -17,7 +16,7 @@
  * after it. */
 static const char SQL_EXPIRED_PRODUCTS[] =
 	"SELECT DISTINCT product_id FROM stock_holds WHERE expires_at_ms <= ? AND product_id > ?"
-	" ORDER BY product_id LIMIT " SWEEP_PAGE_TEXT;
+	" ORDER BY product_id LIMIT 500";
 
 static const char SQL_PURGE_KEYS[] =
 	"DELETE FROM idempotency_keys WHERE created_ms < ? LIMIT 1000";
