@@ -1,5 +1,5 @@
 /* The hold path (dom_reserve) on a session at REPEATABLE READ, for
- * test_stock_holds.py: the app's own sessions are READ COMMITTED, and the
+ * tests/integration/test_stock_holds.py: the app's own sessions are READ COMMITTED, and the
  * hold path must be right under either level.
  *
  *   hold_rr SOCKET DBNAME CART_ID PRODUCT_ID QUANTITY
