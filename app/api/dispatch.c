@@ -3,8 +3,6 @@
 
 #include "api/api.h"
 #include "api/validate.h"
-#include "core/clock.h"
-#include "core/log.h"
 
 static const api_handler *const handlers[ROUTE_COUNT] = {
 	[ROUTE_PRODUCT_GET] = &api_product_get,

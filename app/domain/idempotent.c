@@ -1,21 +1,10 @@
-#include <string.h>
-#include <time.h>
-
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/random.h"
 #include "domain/domain.h"
 
 void dom_count(dom_ctx *c, const dom_events *ev)
 {
 	dom_events_add(c->defer_commit ? &c->staged : &c->events, ev);
-}
-
-static void pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0)
-		;
 }
 
 static void release_claim(dom_ctx *c, const dom_idem_request *rq, int64_t claim)
@@ -83,6 +72,6 @@ int dom_idempotent(dom_ctx *c, const dom_idem_request *rq, void (*run)(void *arg
 				release_claim(c, rq, claim);
 			return rc;
 		}
-		pause_ms(txn_backoff_ms(n, random_below(1u << 16)));
+		txn_pause(n);
 	}
 }

@@ -37,6 +37,11 @@ static void sleep_ms(long ms)
 		;
 }
 
+void txn_pause(long attempt)
+{
+	sleep_ms(txn_backoff_ms(attempt, random_below(1u << 16)));
+}
+
 int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats *stats)
 {
 	int64_t start = clock_mono_ms();
@@ -68,6 +73,6 @@ int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats
 			txn_count_conflict(d, stats);
 		if (!txn_should_retry(rc, attempt, policy, clock_mono_ms() - start))
 			return rc;
-		sleep_ms(txn_backoff_ms(attempt, random_below(1u << 16)));
+		txn_pause(attempt);
 	}
 }

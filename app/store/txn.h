@@ -28,6 +28,9 @@ typedef struct {
  * was lost during the COMMIT itself, whose outcome nobody knows). */
 int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats *stats);
 
+/* Sleep before retry number attempt + 1 (the jittered back-off). */
+void txn_pause(long attempt);
+
 /* Count the conflict (DB_ERR_RETRY) the last statement on d met. */
 void txn_count_conflict(const db *d, txn_stats *stats);
 
