@@ -148,8 +148,9 @@ int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, do
  * that expired by now_ms is left, and purge old idempotency keys. A product
  * that fails is counted in failed, logged, and passed over. on_reclaim (may
  * be NULL) hears each committed reclaim at once, so a sweep killed half-way
- * has still counted what it did. Returns DB_OK, or the error that stopped it
- * (the database gone; keys not purged). */
+ * has still counted what it did. Returns DB_OK, the last error met, or
+ * DB_ERR_GONE when the connection was lost or replaced (by a reconnect) on
+ * the way: the round then stops at once, keys not purged. */
 typedef struct {
 	uint64_t keys_purged;
 	int64_t failed; /* products whose reclaim failed this round */

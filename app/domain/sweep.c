@@ -46,24 +46,30 @@ static long sweep_page(dom_ctx *c, int64_t now_ms, int64_t *after, void (*on_rec
 		return rc;
 	txn_policy pol = dom_policy(c);
 	long n = (long)r.nrows;
+	uint64_t conn = db_reconnects(c->db);
 	for (size_t i = 0; i < r.nrows; i++) {
 		reclaim_op op = { db_at(&r, i, 0)->i, now_ms, 0 };
 		*after = op.product_id;
 		rc = txn_run(c->db, &pol, reclaim_body, &op, &c->stats);
-		if (rc == DB_OK) {
-			if (op.reclaimed > 0) {
-				c->events.expired += op.reclaimed;
-				if (on_reclaim != NULL)
-					on_reclaim(arg, op.reclaimed);
-			}
-			continue;
+		if (rc == DB_OK && op.reclaimed > 0) {
+			c->events.expired += op.reclaimed;
+			if (on_reclaim != NULL)
+				on_reclaim(arg, op.reclaimed);
+		} else if (rc != DB_OK) {
+			/* One product failing (a CHECK that drift makes fail, a lock
+			 * held too long) must not stop the others: count it, name
+			 * it, go on. */
+			rep->failed++;
+			log_warn("sweep: product %lld not reclaimed: %d %s", (long long)op.product_id, rc,
+				 db_error(c->db));
 		}
-		/* One product failing (a CHECK that drift makes fail, a lock held
-		 * too long) must not stop the others: count it, name it, go on. */
-		rep->failed++;
-		log_warn("sweep: product %lld not reclaimed: %d %s", (long long)op.product_id, rc, db_error(c->db));
-		if (!db_connected(c->db)) {
-			n = DB_ERR_GONE; /* every other one would fail the same way */
+		/* Lost: every other product would fail the same way. Replaced (a
+		 * BEGIN found the connection dead and txn_run reconnected): the
+		 * sweeper's named lock went with the old one. Either way stop, so
+		 * that the sweeper takes the lock again before sweeping on. */
+		if (!db_connected(c->db) || db_reconnects(c->db) != conn) {
+			log_warn("sweep: the database connection was lost or replaced; the round stops here");
+			n = DB_ERR_GONE;
 			break;
 		}
 	}
@@ -89,7 +95,7 @@ int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t 
 		if (n < SWEEP_PAGE)
 			break;
 	}
-	if (!db_connected(c->db) && rc != DB_OK)
+	if (rc == DB_ERR_GONE)
 		return rc;
 	/* Old keys go whatever happened to the holds. */
 	db_param k[] = { P_I64(now_ms - IDEM_TTL_MS) };

@@ -40,8 +40,8 @@ static int sweep_once(dom_ctx *dom, scoreboard *sb)
 	if (rep.failed > 0)
 		log_warn("sweep: %lld products could not be reclaimed; the next round tries them again",
 			 (long long)rep.failed);
-	if (!db_connected(dom->db))
-		return rc;
+	if (rc == DB_ERR_GONE)
+		return rc; /* lost or replaced: the next round checks the lock first */
 	int64_t abandoned[2] = { 0, 0 };
 	int arc = dom_mark_abandoned(dom, cfg->reservation_timeout_ms, abandoned);
 	sb_add(&sb->carts_abandoned[0], (uint64_t)abandoned[0]);
