@@ -6,8 +6,8 @@ import time
 import uuid
 
 from lib import (DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, conf, db, db_int, db_lock_product,
-                 hold_qty, refuse_answers, line_qty, make_product, new_cart, now_ms, ok, post, product, release, remove,
-                 request, reserve, run_threads, snapshot, wait_until)
+                 db_trigger, hold_qty, line_qty, make_product, new_cart, now_ms, ok, post, product, refuse_answers,
+                 release, remove, request, reserve, run_threads, snapshot, wait_until)
 
 
 def key():
@@ -229,6 +229,52 @@ class Claims(StockdTest):
         api_error(a, 409, "idempotency_key_in_progress")
         self.assertEqual(add(cid, p["id"], 1, dec=True, headers=K(k)).body, b.body, "the key answers B's run")
         self.assertEqual(line_qty(cid, p["id"]), 1)
+
+    def test_failed_run_does_not_release_the_claim_that_took_over(self):
+        # As above, but A then fails (5xx, here: the database refuses A's hold, by A's connection). A's
+        # failure must release only its own claim: B's claim stays, so C, a third try with the key, does
+        # not run beside B: it gets 409 in progress or B's answer.
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        with conf(RETRY_ATTEMPTS=10, TXN_BUDGET_MS=30000):
+            lock = DbSession()
+            trigger = None
+            try:
+                lock.run("SET SESSION innodb_lock_wait_timeout=50; BEGIN; "
+                         "SELECT id FROM products WHERE id=%d FOR UPDATE" % p["id"])
+                first = []
+                t = threading.Thread(target=lambda: first.append(add(cid, p["id"], 1, dec=True, headers=K(k))))
+                t.start()
+                a_conn = wait_until(lambda: db_int("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX"
+                                                   " WHERE trx_state = 'LOCK WAIT'"), 5, 0.02, "A waiting")
+                trigger = db_trigger("itest_refuse_a", "stock_holds", "BEFORE INSERT",
+                                     "IF CONNECTION_ID() = %d THEN SIGNAL SQLSTATE '45000' "
+                                     "SET MESSAGE_TEXT = 'itest: A fails'; END IF;" % a_conn)
+                trigger.__enter__()
+                db("UPDATE idempotency_keys SET created_ms = created_ms - 3600000 WHERE idem_key='%s'" % k)
+                second = []
+                t2 = threading.Thread(target=lambda: second.append(add(cid, p["id"], 1, dec=True, headers=K(k))))
+                t2.start()
+                wait_until(lambda: db_int("SELECT created_ms FROM idempotency_keys WHERE idem_key='%s'" % k)
+                           > now_ms() - 60000, 5, 0.02, "B's takeover")
+                lock.run("COMMIT")
+                t.join()
+                api_error(first[0], 500, "internal_error")  # A failed, and released what it could
+                third = add(cid, p["id"], 1, dec=True, headers=K(k))
+                t2.join()
+            finally:
+                lock.close()
+                if trigger is not None:
+                    trigger.__exit__(None, None, None)
+        b = second[0]
+        ok(b)
+        if third.status == 409:
+            api_error(third, 409, "idempotency_key_in_progress")
+        else:
+            self.assertEqual((third.status, third.body), (b.status, b.body), "C replays B's answer")
+        self.assertEqual((line_qty(cid, p["id"]), hold_qty(cid, p["id"]), product(p["id"])["reserved"]), (1, 1, 1),
+                         "applied once: B %r, C %r" % (b, third))
 
     def test_failed_answer_rolls_back_and_sets_no_cookie(self):
         # the change ran, then storing its answer failed: a 5xx, nothing made, no Set-Cookie for the
