@@ -191,28 +191,31 @@ class RepeatableRead(StockdTest):
             raise AssertionError("building %s failed: %s" % (cls.driver, (r.stdout + r.stderr)[-3000:]))
 
     def test_reclaim_between_snapshot_and_lock(self):
-        # P: 10 in stock; cart X holds 3 (expired), cart Z holds 4 (live): reserved 7.
+        # P: 10 in stock; cart X holds 3, cart Z holds 4: reserved 7.
         pid = make_product(stock=10)["id"]
         x, y, z = new_cart(), new_cart(), new_cart()
         ok(reserve(x, pid, 3))
         ok(reserve(z, pid, 4))
-        db("UPDATE stock_holds SET expires_at_ms = %d WHERE cart_id = '%s'" % (now_ms() - 1000, x))
         other = DbSession()
         try:
-            # another transaction holds P's row lock: the driver's reserve for Y locks Y (its snapshot starts
-            # there) and waits for P
+            # Another transaction holds P's row lock; only then does X's hold expire, so that no one else (the
+            # sweeper, a request) can reclaim it before that transaction does.
             other.run("BEGIN; SELECT id FROM products WHERE id = %d FOR UPDATE" % pid)
+            db("UPDATE stock_holds SET expires_at_ms = %d WHERE cart_id = '%s'" % (now_ms() - 1000, x))
+            # The driver's reserve for Y locks Y (its snapshot starts there) and waits for P...
             drv = subprocess.Popen([self.driver, DB_SOCKET, DB_NAME, y, str(pid), "1"], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
-            self.assertEqual(drv.stdout.readline().strip(), "connected", drv.stderr.read() if drv.poll() else "")
-            wait_until(lambda: db_int("SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS") > 0, 5, 0.01,
+            hello = drv.stdout.readline().split()
+            self.assertEqual(hello[:1], ["connected"], drv.stderr.read() if drv.poll() is not None else hello)
+            wait_until(lambda: db_int("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state ="
+                                      " 'LOCK WAIT' AND trx_mysql_thread_id = %d" % int(hello[1])), 10, 0.01,
                        "the driver to wait on the product lock")
-            # ...which meanwhile reclaims X's expired hold and commits, well inside the 1 s lock wait
+            # ...while this transaction reclaims X's expired hold and commits
             other.run("DELETE FROM stock_holds WHERE cart_id = '%s'; "
                       "UPDATE products SET reserved_stock = reserved_stock - 3 WHERE id = %d; COMMIT" % (x, pid))
         finally:
             other.close()
-        out, err = drv.communicate(timeout=30)
+        out, err = drv.communicate(timeout=60)
         self.assertEqual(out.split(), ["0", "1", "5"], "reserve under REPEATABLE READ: %r %r" % (out, err))
         self.assertEqual(db_consistency([pid]), [])
         self.assertEqual(product(pid)["reserved"], 5)

@@ -4,13 +4,15 @@
  *
  *   hold_rr SOCKET DBNAME CART_ID PRODUCT_ID QUANTITY
  *
- * Prints "connected" once its session is set up, then "RC RESERVED
- * AVAILABLE" when dom_reserve returns. Exit 0 if it ran, 2 if it could not
+ * Prints "connected ID" (its connection id) once its session is set up,
+ * then "RC RESERVED AVAILABLE" when dom_reserve returns. Exit 0 if it ran, 2 if it could not
  * connect. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "domain/domain.h"
+
+static const char SQL_ME[] = "SELECT CONNECTION_ID()";
 
 int main(int argc, char **argv)
 {
@@ -34,7 +36,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cannot set up the session: %s\n", d ? db_error(d) : "out of memory");
 		return 2;
 	}
-	printf("connected\n");
+	db_rows me;
+	if (db_exec(d, SQL_ME, NULL, 0, &me) != DB_OK || me.nrows != 1) {
+		fprintf(stderr, "no connection id: %s\n", db_error(d));
+		return 2;
+	}
+	printf("connected %lld\n", (long long)db_at(&me, 0, 0)->i);
+	db_rows_free(&me);
 	fflush(stdout);
 	dom_ctx c = { .db = d, .cfg = &cfg };
 	hold_state h;
