@@ -42,6 +42,7 @@ typedef struct {
 	route_match route;
 	json_object *body; /* the parsed body of a write route; owned here */
 	api_cmd cmd;
+	bool replayed;     /* answered from a stored Idempotency-Key answer */
 } api_ctx;
 
 /* A route's handler in two halves, so that every check of the request's

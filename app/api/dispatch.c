@@ -3,11 +3,8 @@
 
 #include "api/api.h"
 #include "api/validate.h"
-#include "core/clock.h"
-#include "core/log.h"
 #include "http/access.h"
 #include "http/cors.h"
-#include "store/idempotency.h"
 
 static const api_handler *const handlers[ROUTE_COUNT] = {
 	[ROUTE_PRODUCT_GET] = &api_product_get,
@@ -63,18 +60,34 @@ static int check_shape(api_ctx *c)
 	return 0;
 }
 
-/* Idempotency-Key around the handler: replay, refuse, or run and keep. */
+/* One run of the handler for dom_idempotent(), from a fresh response each
+ * time: the domain reruns it when storing the answer or the COMMIT meets a
+ * conflict. */
+static void run_for_key(void *arg, dom_answer *out)
+{
+	api_ctx *c = arg;
+	http_response_reset(c->resp);
+	handlers[c->route.id]->run(c);
+	size_t len;
+	const char *text = resp_body_text(c->resp, &len);
+	/* A 5xx changed nothing: it is not stored, a retry runs afresh. */
+	*out = (dom_answer){ c->resp->status, text, len, c->resp->set_cookie, c->resp->status < 500 };
+}
+
+/* Idempotency-Key around the handler: replay, refuse, or run and keep. The
+ * change and its answer commit together or not at all (domain/idempotent.c),
+ * so a retry after any crash either replays the answer or runs afresh. */
 static void run_idempotent(api_ctx *c)
 {
 	const http_request *r = c->req;
-	db *d = c->dom->db;
+	dom_idem_request rq = { r->idempotency_key, r->method, r->path, r->body ? r->body : "", r->body_len };
 	idem_stored stored;
-	int rc = idem_begin(d, r->idempotency_key, r->method, r->path, r->body ? r->body : "", r->body_len,
-			    clock_now_ms(), c->cfg->request_timeout_ms, &stored);
+	int rc = dom_idempotent(c->dom, &rq, run_for_key, c, &stored);
 	switch (rc) {
-	case IDEM_NEW:
-		break;
+	case DB_OK:
+		return; /* the handler's answer, committed with its change */
 	case IDEM_REPLAY:
+		c->replayed = true;
 		c->resp->status = stored.status;
 		c->resp->text = stored.body; /* ownership moves to the response */
 		c->resp->text_len = stored.body_len;
@@ -85,43 +98,15 @@ static void run_idempotent(api_ctx *c)
 			   "This Idempotency-Key was used with a different body.");
 		return;
 	case IDEM_BUSY:
+	case IDEM_LOST:
+		/* LOST: we ran past REQUEST_TIMEOUT and a retry took the key over;
+		 * ours rolled back, the retry's run is the one that counts. */
 		resp_error(c->resp, 409, "idempotency_key_in_progress",
 			   "A request with this Idempotency-Key is still running.");
 		return;
 	default:
 		api_fail(c, rc, NULL);
 		return;
-	}
-	/* The change's transaction stays open so that the answer is stored in
-	 * it: the change and its answer commit together or not at all, and a
-	 * retry after any crash either replays the answer or runs afresh. */
-	c->dom->defer_commit = true;
-	handlers[c->route.id]->run(c);
-	c->dom->defer_commit = false;
-	if (c->resp->status >= 500) {
-		if (db_in_txn(d))
-			db_rollback(d);
-		if (idem_abandon(d, r->idempotency_key, r->method, r->path) != DB_OK)
-			log_warn("idempotency key not released: %s", db_error(d));
-		return;
-	}
-	size_t len;
-	const char *text = resp_body_text(c->resp, &len);
-	rc = idem_finish(d, r->idempotency_key, r->method, r->path, c->resp->status, text, len, c->resp->set_cookie);
-	if (rc != DB_OK) {
-		if (db_in_txn(d))
-			db_rollback(d);
-		/* Nothing committed: say so, and free the key for the retry. */
-		api_fail(c, rc, NULL);
-		if (idem_abandon(d, r->idempotency_key, r->method, r->path) != DB_OK)
-			log_warn("idempotency key not released: %s", db_error(d));
-		return;
-	}
-	if (db_in_txn(d) && (rc = db_commit(d)) != DB_OK) {
-		/* The commit's fate is unknown: keep the claim. If it committed, the
-		 * stored answer replays; if not, the claim goes stale after
-		 * REQUEST_TIMEOUT and a retry runs afresh. */
-		api_fail(c, rc, NULL);
 	}
 }
 

@@ -19,6 +19,8 @@ static const outcome outcomes[DOM_CODE_COUNT] = {
 	[DOM_INSUFFICIENT_STOCK] = { 409, "insufficient_stock", "Not enough stock is available." },
 	[DOM_SKU_EXISTS] = { 409, "sku_exists", "A product with this sku already exists." },
 	[DOM_BELOW_RESERVED] = { 409, "below_reserved", "Stock cannot go below the units reserved for carts." },
+	[DOM_ORDER_TOO_LARGE] = { 409, "order_too_large",
+				  "The order's total in cents would not fit in a signed 64-bit integer; nothing was sold." },
 };
 
 void api_fail(api_ctx *c, int rc, const dom_refusal *why)
@@ -46,6 +48,18 @@ void api_fail(api_ctx *c, int rc, const dom_refusal *why)
 	switch (rc) {
 	case DB_ERR_GONE:
 		resp_error(c->resp, 503, "database_unavailable", "The database cannot be reached; nothing was changed.");
+		return;
+	case DB_ERR_UNKNOWN:
+		/* The one answer that cannot say "nothing was changed" (contract,
+		 * invariant 4): the COMMIT may have landed before the line went. */
+		resp_error(c->resp, 503, "database_unavailable",
+			   c->req != NULL && c->req->has_idempotency_key
+				   ? "The connection to the database was lost while the change was committing: the "
+				     "outcome is unknown. Retry with the same Idempotency-Key: it answers the first "
+				     "answer if the change was made, and makes it if not."
+				   : "The connection to the database was lost while the change was committing: the "
+				     "outcome is unknown. Check before retrying; a request sent with an Idempotency-Key "
+				     "can be retried safely.");
 		return;
 	case DB_ERR_RETRY:
 		resp_error(c->resp, 503, "database_unavailable",

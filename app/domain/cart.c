@@ -10,7 +10,23 @@
 
 static const char SQL_CART_INSERT[] = "INSERT INTO carts (id) VALUES (?)";
 
-static const char SQL_CART_STATUS[] = "SELECT status FROM carts WHERE id = ?";
+/* The cart view: the status and the items (as SQL_CART_ITEMS) in one
+ * statement, so one read view: a checkout can't fall between the two and
+ * show an open cart whose holds are gone. No row: no such cart; one row
+ * with a NULL product: no items. */
+static const char SQL_CART_VIEW[] =
+	"SELECT c.status, x.product_id, x.quantity, x.reserved, x.until FROM carts c LEFT JOIN ("
+	"  SELECT i.product_id, i.quantity, COALESCE(h.quantity, 0) AS reserved,"
+	"   COALESCE(h.expires_at_ms, 0) AS until"
+	"  FROM cart_items i LEFT JOIN stock_holds h"
+	"    ON h.cart_id = i.cart_id AND h.product_id = i.product_id AND h.expires_at_ms > ?"
+	"  WHERE i.cart_id = ?"
+	"  UNION ALL"
+	"  SELECT h.product_id, 0, h.quantity, h.expires_at_ms FROM stock_holds h"
+	"  WHERE h.cart_id = ? AND h.expires_at_ms > ?"
+	"    AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = h.cart_id AND i.product_id = h.product_id)"
+	" ) x ON 1 = 1"
+	" WHERE c.id = ?";
 
 /* Lines with their live holds, then live holds without a line; expired
  * holds count as 0. UNION ALL without ORDER BY streams (no temporary
@@ -79,7 +95,7 @@ int dom_cart_create(dom_ctx *c, char id_out[33])
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, create_body, id_out, &c->stats);
 	if (rc == DB_OK)
-		c->events.carts_created++;
+		dom_count(c, &(dom_events){ .carts_created = 1 });
 	return rc;
 }
 
@@ -142,24 +158,34 @@ static void cart_view_set_hold(cart_view *v, int64_t product_id, int64_t reserve
 int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
 {
 	memset(out, 0, sizeof *out);
-	db_param p[] = { P_STR(cart_id, strlen(cart_id)) };
+	size_t n = strlen(cart_id);
+	int64_t now = clock_now_ms();
+	db_param p[] = { P_I64(now), P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now), P_STR(cart_id, n) };
 	db_rows r;
-	int rc = db_exec(c->db, SQL_CART_STATUS, p, 1, &r);
+	int rc = db_exec(c->db, SQL_CART_VIEW, p, 5, &r);
 	if (rc != DB_OK)
 		return rc;
 	if (r.nrows == 0) {
 		db_rows_free(&r);
 		return DOM_CART_NOT_FOUND;
 	}
-	bool checked_out = strcmp(db_at(&r, 0, 0)->s, "checked_out") == 0;
+	memcpy(out->id, cart_id, n + 1);
+	out->checked_out = strcmp(db_at(&r, 0, 0)->s, "checked_out") == 0;
+	out->items = calloc(r.nrows, sizeof *out->items);
+	if (out->items == NULL)
+		abort();
+	for (size_t i = 0; i < r.nrows; i++) {
+		if (db_at(&r, i, 1)->is_null)
+			continue; /* the one row of a cart without items */
+		cart_item *it = &out->items[out->nitems++];
+		it->product_id = db_at(&r, i, 1)->i;
+		it->quantity = db_at(&r, i, 2)->i;
+		it->reserved = db_at(&r, i, 3)->i;
+		it->reserved_until = it->reserved > 0 ? db_at(&r, i, 4)->i : 0;
+	}
 	db_rows_free(&r);
-	/* Status and items come from two reads; a checkout between them is
-	 * harmless: items of a closed cart never change. */
-	rc = cart_items_read(c->db, cart_id, clock_now_ms(), out);
-	out->checked_out = checked_out;
-	if (rc != DB_OK)
-		cart_view_free(out);
-	return rc;
+	qsort(out->items, out->nitems, sizeof *out->items, by_product);
+	return DB_OK;
 }
 
 typedef struct {
@@ -220,7 +246,7 @@ int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t produ
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, add_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	else
 		cart_view_free(out);
 	return rc;
@@ -277,7 +303,7 @@ int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t pr
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, remove_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	else
 		cart_view_free(out);
 	return rc;

@@ -77,7 +77,7 @@ typedef struct {
 	checkout_out plan;
 } checkout_item;
 
-static int sell(db *d, checkout_op *op, const checkout_item *items, size_t n, size_t nlines)
+static int sell(db *d, checkout_op *op, const checkout_item *items, size_t n, size_t nlines, int64_t total)
 {
 	size_t len = strlen(op->cart_id);
 	for (size_t i = 0; i < n; i++) {
@@ -99,8 +99,8 @@ static int sell(db *d, checkout_op *op, const checkout_item *items, size_t n, si
 		if (items[i].wanted == 0)
 			continue;
 		o->lines[o->nlines++] = (order_line){ items[i].product_id, items[i].wanted, items[i].price_cents };
-		o->total_cents += items[i].wanted * items[i].price_cents;
 	}
+	o->total_cents = total;
 	db_param ord[] = { P_STR(op->cart_id, len), P_I64(o->total_cents) };
 	db_rows r;
 	rc = db_exec(d, SQL_ORDER_INSERT, ord, 2, &r);
@@ -188,7 +188,16 @@ static int checkout_body(db *d, void *arg)
 		rc = DOM_INSUFFICIENT_STOCK;
 		goto done;
 	}
-	rc = sell(d, op, items, n, nlines);
+	/* Prices are known only under the product locks; an order whose total
+	 * would overflow is refused before anything is sold. */
+	int64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!order_total_add(&total, items[i].wanted, items[i].price_cents)) {
+			rc = DOM_ORDER_TOO_LARGE;
+			goto done;
+		}
+	}
+	rc = sell(d, op, items, n, nlines, total);
 	if (rc == DB_OK) {
 		for (size_t i = 0; i < n; i++) {
 			int64_t held = -items[i].plan.reserved_delta;
@@ -211,7 +220,7 @@ int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, do
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, checkout_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	if (rc != DB_OK && rc != DOM_INSUFFICIENT_STOCK) {
 		order_free(out);
 		dom_refusal_free(why);

@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "store/db.h"
+#include "store/idempotency.h"
 #include "store/txn.h"
 
 /* The stock and cart operations, each one database transaction. Nothing here
@@ -26,6 +27,7 @@ enum {
 	DOM_INSUFFICIENT_STOCK,
 	DOM_SKU_EXISTS,
 	DOM_BELOW_RESERVED,
+	DOM_ORDER_TOO_LARGE,
 	DOM_CODE_COUNT
 };
 
@@ -43,13 +45,18 @@ typedef struct {
 	db *db;
 	const stk_config *cfg;
 	txn_stats stats;   /* conflicts retried, summed over the operations run */
-	dom_events events; /* summed over the operations run */
-	/* Leave a successful operation's transaction open for the caller to add
-	 * to and commit: an idempotent answer commits with its change. */
+	dom_events events; /* summed over the operations that committed */
+	/* Leave a successful operation's transaction open: dom_idempotent()
+	 * stores the answer in it and commits. Its events wait in `staged`
+	 * until that COMMIT succeeds. */
 	bool defer_commit;
+	dom_events staged;
 } dom_ctx;
 
 void dom_events_add(dom_events *to, const dom_events *from);
+/* An operation's events once its transaction succeeded: counted now, or,
+ * with defer_commit, staged until the caller's COMMIT. */
+void dom_count(dom_ctx *c, const dom_events *ev);
 
 static inline txn_policy dom_policy(const dom_ctx *c)
 {
@@ -141,14 +148,57 @@ int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 /* checkout.c; *repeated is set when the cart had been checked out before. */
 int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, dom_refusal *why);
 
-/* sweep.c: reclaim expired holds, one product per transaction, and purge old
- * idempotency keys. on_reclaim (may be NULL) hears each committed reclaim
- * at once, so a sweep killed half-way has still counted what it did. */
+/* sweep.c: reclaim expired holds, one product per transaction, until none
+ * that expired by now_ms is left, and purge old idempotency keys. A product
+ * that fails is counted in failed, logged, and passed over. on_reclaim (may
+ * be NULL) hears each committed reclaim at once, so a sweep killed half-way
+ * has still counted what it did. Returns DB_OK, the last error met, or
+ * DB_ERR_GONE when the connection was lost or replaced (by a reconnect) on
+ * the way: the round then stops at once, keys not purged. */
+typedef struct {
+	uint64_t keys_purged;
+	int64_t failed; /* products whose reclaim failed this round */
+	int64_t pages;  /* pages of expired products read */
+} dom_sweep_report;
+
 int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t units), void *arg,
-	      uint64_t *keys_purged);
+	      dom_sweep_report *rep);
 
 /* Live holds right now: rows and units. */
 int dom_holds_active(dom_ctx *c, int64_t now_ms, int64_t *rows, int64_t *units);
+
+/* idempotent.c: a change and its stored answer in one transaction.
+ *
+ * The answer is the caller's (the domain knows nothing of HTTP): status is a
+ * number replayed as given, keep=false means the request failed, changed
+ * nothing and must not be stored. */
+typedef struct {
+	int status;
+	const char *body;
+	size_t body_len;
+	const char *set_cookie; /* may be NULL or "" */
+	bool keep;
+} dom_answer;
+
+typedef struct {
+	const char *key, *method, *path, *body;
+	size_t body_len;
+} dom_idem_request;
+
+/* Run one request that carries an Idempotency-Key:
+ *   claim the key (or find its stored answer: IDEM_REPLAY fills *stored,
+ *   IDEM_MISMATCH, IDEM_BUSY); then, as one transaction, run(arg, &answer)
+ *   (it calls dom_* operations, which leave their transaction open, and
+ *   renders the answer), store the answer on our claim and COMMIT.
+ * A deadlock or lock wait anywhere, the COMMIT included (a Galera
+ * certification failure surfaces there), reruns all of it: run() must start
+ * from scratch each time. Returns DB_OK (send the answer run() made last),
+ * an IDEM_* above, IDEM_LOST (the claim was taken over while we ran: nothing
+ * committed), DB_ERR_UNKNOWN (the connection went during COMMIT: the claim
+ * stays, a retry with the key learns the outcome), or another DB_ERR_*
+ * (nothing committed, the claim is released). */
+int dom_idempotent(dom_ctx *c, const dom_idem_request *rq, void (*run)(void *arg, dom_answer *out), void *arg,
+		   idem_stored *stored);
 
 /* Mark carts abandoned: open, with lines, idle (no line touched) for
  * idle_ms. Each cart is counted once, by the mode of its last line change.

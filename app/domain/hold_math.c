@@ -27,3 +27,12 @@ checkout_out checkout_plan(checkout_in in)
 	out.reserved_delta = -in.held;
 	return out;
 }
+
+int order_total_add(int64_t *total, int64_t quantity, int64_t price_cents)
+{
+	int64_t line, sum;
+	if (__builtin_mul_overflow(quantity, price_cents, &line) || __builtin_add_overflow(*total, line, &sum))
+		return 0;
+	*total = sum;
+	return 1;
+}

@@ -33,4 +33,9 @@ typedef struct {
  * whatever of the hold is not sold. */
 checkout_out checkout_plan(checkout_in in);
 
+/* *total += quantity * price_cents, unless that would not fit in an
+ * int64_t: then 0 and *total is unchanged. 1 when added. (10,000 lines of
+ * 1,000 units at 10^12 cents each pass INT64_MAX.) */
+int order_total_add(int64_t *total, int64_t quantity, int64_t price_cents);
+
 #endif

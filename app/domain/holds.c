@@ -44,7 +44,7 @@ int dom_reserve(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, reserve_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	return rc;
 }
 
@@ -78,6 +78,6 @@ int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, release_body, &op, &c->stats);
 	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+		dom_count(c, &op.ev);
 	return rc;
 }

@@ -5,15 +5,23 @@
 #include "domain/domain.h"
 
 /* One round trip takes the lock and learns everything the hold paths need:
- * the row, how much of its holds has expired, and this cart's live hold. */
+ * the row, how much of its holds has expired, and this cart's live hold.
+ * The hold subqueries are locking reads too: a locking read sees the latest
+ * committed rows whatever the isolation level, so what they sum is exactly
+ * what the DELETE below removes. A plain read would answer from the
+ * transaction's snapshot, which under REPEATABLE READ dates from its first
+ * read (before this row lock was granted) and could still count holds
+ * another transaction has reclaimed since, leaving reserved too low. They
+ * lock only rows this transaction changes next (under the product lock that
+ * every writer of the product's holds takes first), so they add no wait. */
 static const char SQL_LOCK_PRODUCT[] =
 	"SELECT p.stock, p.reserved_stock, p.price_cents,"
 	" (SELECT COALESCE(SUM(h.quantity), 0) FROM stock_holds h"
-	"   WHERE h.product_id = p.id AND h.expires_at_ms <= ?),"
+	"   WHERE h.product_id = p.id AND h.expires_at_ms <= ? FOR UPDATE),"
 	" (SELECT h.quantity FROM stock_holds h"
-	"   WHERE h.cart_id = ? AND h.product_id = p.id AND h.expires_at_ms > ?),"
+	"   WHERE h.cart_id = ? AND h.product_id = p.id AND h.expires_at_ms > ? FOR UPDATE),"
 	" (SELECT h.expires_at_ms FROM stock_holds h"
-	"   WHERE h.cart_id = ? AND h.product_id = p.id AND h.expires_at_ms > ?)"
+	"   WHERE h.cart_id = ? AND h.product_id = p.id AND h.expires_at_ms > ? FOR UPDATE)"
 	" FROM products p WHERE p.id = ? FOR UPDATE";
 
 static const char SQL_DELETE_EXPIRED[] =
@@ -68,8 +76,8 @@ int lock_product(db *d, int64_t product_id, const char *cart_id, int64_t now_ms,
 	db_rows_free(&r);
 	if (expired == 0)
 		return DB_OK;
-	/* Every writer of this product's holds holds this row lock, so the set
-	 * summed above is exactly the set deleted here. */
+	/* Every writer of this product's holds holds this row lock, and the sum
+	 * above was a locking read: the set summed is exactly the set deleted. */
 	db_param del[] = { P_I64(product_id), P_I64(now_ms) };
 	db_rows dr;
 	rc = db_exec(d, SQL_DELETE_EXPIRED, del, 2, &dr);

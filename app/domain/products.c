@@ -201,7 +201,7 @@ int dom_product_stock(dom_ctx *c, int64_t id, bool is_set, int64_t value, produc
 	txn_policy pol = dom_policy(c);
 	int rc = txn_run(c->db, &pol, stock_body, &op, &c->stats);
 	if (rc == DB_OK)
-		c->events.expired += op.expired;
+		dom_count(c, &(dom_events){ .expired = op.expired });
 	else
 		product_free(out);
 	return rc;

@@ -1,21 +1,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "domain/domain.h"
 #include "domain/locking.h"
 
-/* Which products have expired holds: a plain read, no locks. Each product
- * is then reclaimed in its own short transaction through lock_product(), the
- * same path every request uses, so two sweepers (or a sweeper and a request)
- * serialise on the row lock and never release a hold twice. */
+#define SWEEP_PAGE 500 /* the LIMIT of SQL_EXPIRED_PRODUCTS */
+
+/* Which products have expired holds: a plain read, no locks, a page at a
+ * time after the last product seen. Each product is then reclaimed in its
+ * own short transaction through lock_product(), the same path every request
+ * uses, so two sweepers (or a sweeper and a request) serialise on the row
+ * lock and never release a hold twice. Paging by id, not from the start,
+ * lets a product that fails every time stay behind without hiding the ones
+ * after it. */
 static const char SQL_EXPIRED_PRODUCTS[] =
-	"SELECT DISTINCT product_id FROM stock_holds WHERE expires_at_ms <= ?"
+	"SELECT DISTINCT product_id FROM stock_holds WHERE expires_at_ms <= ? AND product_id > ?"
 	" ORDER BY product_id LIMIT 500";
 
 static const char SQL_PURGE_KEYS[] =
 	"DELETE FROM idempotency_keys WHERE created_ms < ? LIMIT 1000";
-
-#define IDEMPOTENCY_TTL_MS (24LL * 3600 * 1000)
 
 typedef struct {
 	int64_t product_id, now_ms, reclaimed;
@@ -30,40 +34,83 @@ static int reclaim_body(db *d, void *arg)
 	return rc == DOM_PRODUCT_NOT_FOUND ? DB_OK : rc;
 }
 
-int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t units), void *arg,
-	      uint64_t *keys_purged)
+/* Reclaim one page of products after *after; moves *after on. Returns the
+ * page's size, or a DB_ERR_* when the database itself is gone. */
+static long sweep_page(dom_ctx *c, int64_t now_ms, int64_t *after, void (*on_reclaim)(void *, int64_t),
+		       void *arg, dom_sweep_report *rep)
 {
-	*keys_purged = 0;
-	db_param p[] = { P_I64(now_ms) };
+	db_param p[] = { P_I64(now_ms), P_I64(*after) };
 	db_rows r;
-	int rc = db_exec(c->db, SQL_EXPIRED_PRODUCTS, p, 1, &r);
+	int rc = db_exec(c->db, SQL_EXPIRED_PRODUCTS, p, 2, &r);
 	if (rc != DB_OK)
 		return rc;
 	txn_policy pol = dom_policy(c);
-	for (size_t i = 0; i < r.nrows && rc == DB_OK; i++) {
+	long n = (long)r.nrows;
+	uint64_t conn = db_reconnects(c->db);
+	for (size_t i = 0; i < r.nrows; i++) {
 		reclaim_op op = { db_at(&r, i, 0)->i, now_ms, 0 };
+		*after = op.product_id;
 		rc = txn_run(c->db, &pol, reclaim_body, &op, &c->stats);
 		if (rc == DB_OK && op.reclaimed > 0) {
 			c->events.expired += op.reclaimed;
 			if (on_reclaim != NULL)
 				on_reclaim(arg, op.reclaimed);
+		} else if (rc != DB_OK) {
+			/* One product failing (a CHECK that drift makes fail, a lock
+			 * held too long) must not stop the others: count it, name
+			 * it, go on. */
+			rep->failed++;
+			log_warn("sweep: product %lld not reclaimed: %d %s", (long long)op.product_id, rc,
+				 db_error(c->db));
+		}
+		/* Lost: every other product would fail the same way. Replaced (a
+		 * BEGIN found the connection dead and txn_run reconnected): the
+		 * sweeper's named lock went with the old one. Either way stop, so
+		 * that the sweeper takes the lock again before sweeping on. */
+		if (!db_connected(c->db) || db_reconnects(c->db) != conn) {
+			log_warn("sweep: the database connection was lost or replaced; the round stops here");
+			n = DB_ERR_GONE;
+			break;
 		}
 	}
 	db_rows_free(&r);
-	if (rc != DB_OK)
+	return n;
+}
+
+int dom_sweep(dom_ctx *c, int64_t now_ms, void (*on_reclaim)(void *arg, int64_t units), void *arg,
+	      dom_sweep_report *rep)
+{
+	memset(rep, 0, sizeof *rep);
+	int64_t after = 0;
+	int rc = DB_OK;
+	/* Until nothing expired (as of now_ms) is left: holds expiring later
+	 * wait for the next round, so this ends. */
+	for (;;) {
+		long n = sweep_page(c, now_ms, &after, on_reclaim, arg, rep);
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		rep->pages++;
+		if (n < SWEEP_PAGE)
+			break;
+	}
+	if (rc == DB_ERR_GONE)
 		return rc;
-	db_param k[] = { P_I64(now_ms - IDEMPOTENCY_TTL_MS) };
+	/* Old keys go whatever happened to the holds. */
+	db_param k[] = { P_I64(now_ms - IDEM_TTL_MS) };
 	for (;;) {
 		db_rows kr;
-		rc = db_exec(c->db, SQL_PURGE_KEYS, k, 1, &kr);
-		if (rc != DB_OK)
-			return rc;
-		*keys_purged += kr.affected;
+		int prc = db_exec(c->db, SQL_PURGE_KEYS, k, 1, &kr);
+		if (prc != DB_OK)
+			return rc != DB_OK ? rc : prc;
+		rep->keys_purged += kr.affected;
 		uint64_t n = kr.affected;
 		db_rows_free(&kr);
 		if (n < 1000)
-			return DB_OK;
+			break;
 	}
+	return rc;
 }
 
 static const char SQL_HOLDS_ACTIVE[] =

@@ -24,6 +24,12 @@ void http_response_free(http_response *r)
 	r->text = NULL;
 }
 
+void http_response_reset(http_response *r)
+{
+	http_response_free(r);
+	http_response_init(r);
+}
+
 void resp_json(http_response *r, int status, json_object *body)
 {
 	if (r->json != NULL)
@@ -43,6 +49,9 @@ json_object *resp_error(http_response *r, int status, const char *code, const ch
 	json_object *top = json_object_new_object();
 	json_object_object_add(top, "error", err);
 	resp_json(r, status, top);
+	/* An error never sets a cookie: a handler may have named a cart that
+	 * the failed commit then never made. */
+	r->set_cookie[0] = '\0';
 	return err;
 }
 
@@ -128,6 +137,8 @@ int http_send(FCGX_Request *fr, http_response *r, const char *request_id, const 
 {
 	size_t len;
 	const char *body = resp_body_text(r, &len);
+	if (r->status >= 400)
+		r->set_cookie[0] = '\0'; /* whatever the path to an error answer */
 	/* libfcgi's own printf knows few formats: build the head with ours. */
 	/* Echoed values are bounded: an Origin is echoed only when it is one of
 	 * ALLOWED_ORIGINS (at most 2 KiB), request ids are at most 64 bytes. */

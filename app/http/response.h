@@ -25,12 +25,15 @@ typedef struct {
 
 void http_response_init(http_response *r);
 void http_response_free(http_response *r);
+/* Back to the state of init, freeing the body: a request run again. */
+void http_response_reset(http_response *r);
 
 /* Replace the body with a JSON object (takes ownership). */
 void resp_json(http_response *r, int status, json_object *body);
 
 /* The one error shape: {"error":{"code","message",...}}. Returns the error
- * object so callers can add details ("field", "available", "items"). */
+ * object so callers can add details ("field", "available", "items"). An
+ * error answer never carries a Set-Cookie (this drops one set before). */
 json_object *resp_error(http_response *r, int status, const char *code, const char *message);
 void resp_error_field(http_response *r, const char *field, const char *message);
 

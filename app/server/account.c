@@ -52,7 +52,7 @@ static void count(scoreboard *sb, const api_ctx *c, double ms, const db_stats *d
 	sb_add(&sb->requests[route][mode][scoreboard_status_slot(status)], 1);
 	sb_add(&sb->duration[route][mode][scoreboard_bucket_of(ms)], 1);
 	sb_add(&sb->duration_us[route][mode], (uint64_t)(ms * 1000));
-	if (route == ROUTE_CART_ADD) {
+	if (route == ROUTE_CART_ADD && !c->replayed) { /* a replay added nothing */
 		const char *code = error_code(c->resp);
 		int result = status == 200 ? ADD_OK
 			     : (code && strcmp(code, "insufficient_stock") == 0) ? ADD_INSUFFICIENT

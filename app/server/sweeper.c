@@ -1,3 +1,6 @@
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -5,10 +8,15 @@
 #include "domain/audit.h"
 #include "domain/domain.h"
 #include "server/worker.h"
+#include "store/named_lock.h"
 
-/* Named lock: with several app hosts on one database, one sweeps at a time.
- * Correctness never depends on it (the row locks do that); it saves work. */
-static const char SQL_SWEEP_LOCK[] = "SELECT GET_LOCK('stockd_sweeper', 0)";
+/* With several app hosts on one database, one sweeps (and audits) at a
+ * time. Correctness never depends on it (the row locks do that); it saves
+ * work. */
+#define SWEEP_LOCK "stockd_sweeper"
+
+/* The audit thread runs only while the sweep holds the lock. */
+static atomic_bool sweeping_here;
 
 /* The sweep works for no request: its reclaims count under stock mode, the
  * only mode that makes holds. Counted per product, as each commits. */
@@ -18,46 +26,82 @@ static void count_reclaim(void *arg, int64_t units)
 	sb_add(&sb->hold_units[1][HOLDS_EXPIRED_SWEEP], (uint64_t)units);
 }
 
-/* One round of the sweeper's duties. Returns DB_OK or the first failure. */
-static int sweep_once(dom_ctx *dom, scoreboard *sb, int64_t *next_audit_ms)
+/* One round of the sweeper's duties. Each runs whatever happened to the
+ * one before (a product that fails to reclaim, a failed abandoned-cart
+ * query): only a lost connection stops the round. Returns DB_OK or the
+ * last failure. */
+static int sweep_once(dom_ctx *dom, scoreboard *sb)
 {
 	const stk_config *cfg = dom->cfg;
 	int64_t now = clock_now_ms();
-	uint64_t keys = 0;
 	dom->events = (dom_events){ 0 };
-	int rc = dom_sweep(dom, now, count_reclaim, sb, &keys);
+	dom_sweep_report rep;
+	int rc = dom_sweep(dom, now, count_reclaim, sb, &rep);
+	if (rep.failed > 0)
+		log_warn("sweep: %lld products could not be reclaimed; the next round tries them again",
+			 (long long)rep.failed);
+	if (rc == DB_ERR_GONE)
+		return rc; /* lost or replaced: the next round checks the lock first */
 	int64_t abandoned[2] = { 0, 0 };
-	if (rc == DB_OK)
-		rc = dom_mark_abandoned(dom, cfg->reservation_timeout_ms, abandoned);
+	int arc = dom_mark_abandoned(dom, cfg->reservation_timeout_ms, abandoned);
 	sb_add(&sb->carts_abandoned[0], (uint64_t)abandoned[0]);
 	sb_add(&sb->carts_abandoned[1], (uint64_t)abandoned[1]);
-	if (rc != DB_OK)
-		return rc;
+	if (arc != DB_OK)
+		rc = arc;
 	int64_t rows, units;
-	rc = dom_holds_active(dom, now, &rows, &units);
-	if (rc != DB_OK)
-		return rc;
-	atomic_store(&sb->holds_active_rows, rows);
-	atomic_store(&sb->holds_active_units, units);
-	sb_add(&sb->sweeps, 1);
-	if (dom->events.expired > 0 || keys > 0)
-		log_info("sweep: %lld expired units released, %llu idempotency keys purged",
-			 (long long)dom->events.expired, (unsigned long long)keys);
-	/* The stock-accuracy metric: a breach shows within one audit period. */
-	if (clock_mono_ms() >= *next_audit_ms) {
-		audit_report report;
-		rc = dom_audit(dom, &report);
-		if (rc != DB_OK)
-			return rc;
-		atomic_store(&sb->audit_problems, (int64_t)report.nproblems);
-		atomic_store(&sb->audit_last_ms, clock_now_ms());
-		atomic_fetch_add(&sb->audit_runs, 1);
-		if (report.nproblems > 0)
-			log_error("audit: %zu invariant breaches; GET /api/admin/audit names them", report.nproblems);
-		audit_report_free(&report);
-		*next_audit_ms = clock_mono_ms() + cfg->audit_interval_ms;
+	int grc = dom_holds_active(dom, now, &rows, &units);
+	if (grc == DB_OK) {
+		atomic_store(&sb->holds_active_rows, rows);
+		atomic_store(&sb->holds_active_units, units);
+	} else {
+		rc = grc;
 	}
-	return DB_OK;
+	sb_add(&sb->sweeps, 1);
+	if (dom->events.expired > 0 || rep.keys_purged > 0)
+		log_info("sweep: %lld expired units released, %llu idempotency keys purged",
+			 (long long)dom->events.expired, (unsigned long long)rep.keys_purged);
+	return rc;
+}
+
+/* The periodic audit (the stock-accuracy metric: a breach shows within one
+ * audit period). It reads every table, which on a large catalogue takes
+ * longer than a sweep period: so it runs in its own thread, on its own
+ * connection, and never delays a sweep. */
+static void *audit_loop(void *arg)
+{
+	scoreboard *sb = ((void **)arg)[0];
+	const stk_config *cfg = ((void **)arg)[1];
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the sweep loop's */
+	db *d = db_new(cfg);
+	if (d == NULL)
+		return NULL;
+	dom_ctx dom = { .db = d, .cfg = cfg };
+	int64_t next = 0;
+	while (!child_stop) {
+		if (atomic_load(&sweeping_here) && clock_mono_ms() >= next) {
+			audit_report report;
+			int rc = dom_audit(&dom, &report);
+			if (rc == DB_OK) {
+				atomic_store(&sb->audit_problems, (int64_t)report.nproblems);
+				atomic_store(&sb->audit_last_ms, clock_now_ms());
+				atomic_fetch_add(&sb->audit_runs, 1);
+				if (report.nproblems > 0)
+					log_error("audit: %zu invariant breaches; GET /api/admin/audit names them",
+						  report.nproblems);
+				audit_report_free(&report);
+				next = clock_mono_ms() + cfg->audit_interval_ms;
+			} else {
+				log_warn("audit failed: %d %s", rc, db_error(d));
+				next = clock_mono_ms() + 1000;
+			}
+		}
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	db_free(d);
+	return NULL;
 }
 
 int sweeper_run(const stk_config *cfg, scoreboard *sb)
@@ -66,37 +110,43 @@ int sweeper_run(const stk_config *cfg, scoreboard *sb)
 	if (d == NULL)
 		return WORKER_EXIT_FAILED;
 	dom_ctx dom = { .db = d, .cfg = cfg };
-	int have_lock = 0;
-	int64_t next_audit = 0;
+	named_lock lock = { .name = SWEEP_LOCK };
+	/* Connect once before the audit thread starts: the client library
+	 * initialises itself on first use, which is not thread-safe. */
+	if (db_ensure(d) != DB_OK)
+		log_warn("sweeper starts without a database: %s", db_error(d));
+	void *audit_arg[2] = { sb, (void *)cfg };
+	pthread_t auditor;
+	int have_auditor = pthread_create(&auditor, NULL, audit_loop, audit_arg) == 0;
+	if (!have_auditor)
+		log_error("sweeper: no audit thread; the audit metric will not move");
 	while (!child_stop) {
+		/* The period is from one round's start to the next, whatever the
+		 * round took. */
+		int64_t wake = clock_mono_ms() + cfg->sweep_interval_ms;
 		if (child_reopen_logs) {
 			child_reopen_logs = 0;
 			log_reopen();
 		}
-		if (db_ensure(d) != DB_OK) {
-			have_lock = 0;
-		} else if (!have_lock) {
-			db_rows r;
-			if (db_exec(d, SQL_SWEEP_LOCK, NULL, 0, &r) == DB_OK) {
-				have_lock = r.nrows == 1 && db_at(&r, 0, 0)->i == 1;
-				db_rows_free(&r);
-			}
-		}
-		if (have_lock) {
-			int rc = sweep_once(&dom, sb, &next_audit);
-			if (rc != DB_OK) {
+		/* Is the lock still ours (a reconnect anywhere in the last round
+		 * lost it), or can we take it? Only then sweep. */
+		if (db_ensure(d) != DB_OK || named_lock_check(d, &lock) != DB_OK || named_lock_take(d, &lock) != DB_OK)
+			lock.held = false;
+		atomic_store(&sweeping_here, lock.held);
+		if (lock.held) {
+			int rc = sweep_once(&dom, sb);
+			if (rc != DB_OK)
 				log_warn("sweep failed: %d %s", rc, db_error(d));
-				if (!db_connected(d))
-					have_lock = 0;
-			}
 		}
 		/* Sleep in short steps so a stop is noticed quickly. */
-		int64_t wake = clock_mono_ms() + cfg->sweep_interval_ms;
 		while (!child_stop && clock_mono_ms() < wake) {
 			struct timespec ts = { 0, 50 * 1000000L };
 			nanosleep(&ts, NULL);
 		}
 	}
+	atomic_store(&sweeping_here, false);
+	if (have_auditor && pthread_join(auditor, NULL) != 0)
+		log_warn("sweeper: audit thread not joined");
 	db_free(d);
 	return WORKER_EXIT_STOP;
 }

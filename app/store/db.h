@@ -20,6 +20,8 @@ enum {
 	DB_ERR_DUP = -3,       /* duplicate key */
 	DB_ERR_CHECK = -4,     /* CHECK constraint refused the change */
 	DB_ERR_OTHER = -5,     /* anything else: a bug or a schema mismatch */
+	DB_ERR_UNKNOWN = -6,   /* the connection was lost during COMMIT itself: the
+				* change may or may not have committed */
 };
 
 typedef enum { DBP_I64, DBP_STR, DBP_NULL } db_param_type;

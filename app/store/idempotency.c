@@ -4,28 +4,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TTL_MS (24LL * 3600 * 1000)
+#include "core/random.h"
 
 static const char SQL_CLAIM[] =
-	"INSERT INTO idempotency_keys (idem_key, method, path, request_body, created_ms)"
-	" VALUES (?, ?, ?, ?, ?)";
+	"INSERT INTO idempotency_keys (idem_key, method, path, request_body, created_ms, claim)"
+	" VALUES (?, ?, ?, ?, ?, ?)";
 
 static const char SQL_LOOKUP[] =
-	"SELECT request_body, status, response_body, set_cookie, created_ms FROM idempotency_keys"
+	"SELECT request_body, status, response_body, set_cookie, created_ms, claim FROM idempotency_keys"
 	" WHERE idem_key = ? AND method = ? AND path = ?";
 
-/* Take over an expired or abandoned row; created_ms guards against two
- * takers (compare-and-set). */
+/* Take over an expired row, or an abandoned claim: compare-and-set on the
+ * claim token we looked at. An abandoned claim must still be unanswered: a
+ * takeover that waited on the owner's row lock while it stored its answer
+ * re-reads the committed row here and matches nothing, so it replays that
+ * answer instead of running the change a second time. */
 static const char SQL_RECLAIM[] =
 	"UPDATE idempotency_keys SET request_body = ?, status = NULL, response_body = NULL,"
-	" set_cookie = NULL, created_ms = ? WHERE idem_key = ? AND method = ? AND path = ? AND created_ms = ?";
+	" set_cookie = NULL, created_ms = ?, claim = ?"
+	" WHERE idem_key = ? AND method = ? AND path = ? AND claim = ? AND (status IS NULL OR created_ms < ?)";
 
+/* Only on our own unanswered claim: one that lost its claim to a takeover
+ * stores nothing (and rolls its change back). */
 static const char SQL_FINISH[] =
 	"UPDATE idempotency_keys SET status = ?, response_body = ?, set_cookie = ?"
-	" WHERE idem_key = ? AND method = ? AND path = ?";
+	" WHERE idem_key = ? AND method = ? AND path = ? AND claim = ? AND status IS NULL";
 
 static const char SQL_ABANDON[] =
-	"DELETE FROM idempotency_keys WHERE idem_key = ? AND method = ? AND path = ? AND status IS NULL";
+	"DELETE FROM idempotency_keys WHERE idem_key = ? AND method = ? AND path = ? AND claim = ?"
+	" AND status IS NULL";
+
+/* A token no claimant draws twice in practice (63 random bits); never 0, the
+ * value of rows claimed before tokens existed. */
+static int64_t new_claim(void)
+{
+	uint64_t v = 0;
+	if (random_bytes(&v, sizeof v) != 0)
+		v = ((uint64_t)random_below(1u << 31) << 32) | random_below(1u << 31);
+	v &= INT64_MAX;
+	return v ? (int64_t)v : 1;
+}
 
 void idem_stored_free(idem_stored *s)
 {
@@ -34,14 +52,15 @@ void idem_stored_free(idem_stored *s)
 }
 
 int idem_begin(db *d, const char *key, const char *method, const char *path, const char *body,
-	       size_t body_len, int64_t now_ms, int64_t stale_ms, idem_stored *stored)
+	       size_t body_len, int64_t now_ms, int64_t stale_ms, idem_stored *stored, int64_t *claim)
 {
 	memset(stored, 0, sizeof *stored);
 	size_t kl = strlen(key), ml = strlen(method), pl = strlen(path);
+	*claim = new_claim();
 	for (int tries = 0; tries < 3; tries++) {
-		db_param claim[] = { P_STR(key, kl), P_STR(method, ml), P_STR(path, pl), P_STR(body, body_len),
-				     P_I64(now_ms) };
-		int rc = db_exec(d, SQL_CLAIM, claim, 5, NULL);
+		db_param ins[] = { P_STR(key, kl), P_STR(method, ml), P_STR(path, pl), P_STR(body, body_len),
+				   P_I64(now_ms), P_I64(*claim) };
+		int rc = db_exec(d, SQL_CLAIM, ins, 6, NULL);
 		if (rc == DB_OK)
 			return IDEM_NEW;
 		if (rc != DB_ERR_DUP)
@@ -57,8 +76,8 @@ int idem_begin(db *d, const char *key, const char *method, const char *path, con
 			continue;
 		}
 		const db_value *req = db_at(&r, 0, 0), *st = db_at(&r, 0, 1);
-		int64_t created = db_at(&r, 0, 4)->i;
-		int expired = created < now_ms - TTL_MS;
+		int64_t created = db_at(&r, 0, 4)->i, owner = db_at(&r, 0, 5)->i;
+		int expired = created < now_ms - IDEM_TTL_MS;
 		int same = req->len == body_len && memcmp(req->s, body, body_len) == 0;
 		int abandoned = st->is_null && created < now_ms - stale_ms;
 		if (!expired && !same) {
@@ -80,10 +99,14 @@ int idem_begin(db *d, const char *key, const char *method, const char *path, con
 			return IDEM_REPLAY;
 		}
 		db_rows_free(&r);
-		db_param take[] = { P_STR(body, body_len), P_I64(now_ms), P_STR(key, kl), P_STR(method, ml),
-				    P_STR(path, pl), P_I64(created) };
+		db_param take[] = { P_STR(body, body_len), P_I64(now_ms), P_I64(*claim), P_STR(key, kl),
+				    P_STR(method, ml), P_STR(path, pl), P_I64(owner), P_I64(now_ms - IDEM_TTL_MS) };
 		db_rows u;
-		rc = db_exec(d, SQL_RECLAIM, take, 6, &u);
+		rc = db_exec(d, SQL_RECLAIM, take, 8, &u);
+		/* The owner holds the row locked while it stores its answer: it is
+		 * alive after all, and the lock wait ran out. */
+		if (rc == DB_ERR_RETRY)
+			return IDEM_BUSY;
 		if (rc != DB_OK)
 			return rc;
 		if (u.affected == 1)
@@ -93,17 +116,23 @@ int idem_begin(db *d, const char *key, const char *method, const char *path, con
 	return IDEM_BUSY;
 }
 
-int idem_finish(db *d, const char *key, const char *method, const char *path, int status,
+int idem_finish(db *d, const char *key, const char *method, const char *path, int64_t claim, int status,
 		const char *body, size_t body_len, const char *set_cookie)
 {
 	db_param p[] = { P_I64(status), P_STR(body, body_len),
 			 set_cookie && *set_cookie ? P_STR(set_cookie, strlen(set_cookie)) : P_NULL(),
-			 P_STR(key, strlen(key)), P_STR(method, strlen(method)), P_STR(path, strlen(path)) };
-	return db_exec(d, SQL_FINISH, p, 6, NULL);
+			 P_STR(key, strlen(key)), P_STR(method, strlen(method)), P_STR(path, strlen(path)),
+			 P_I64(claim) };
+	db_rows u;
+	int rc = db_exec(d, SQL_FINISH, p, 7, &u);
+	if (rc != DB_OK)
+		return rc;
+	return u.affected == 1 ? DB_OK : IDEM_LOST;
 }
 
-int idem_abandon(db *d, const char *key, const char *method, const char *path)
+int idem_abandon(db *d, const char *key, const char *method, const char *path, int64_t claim)
 {
-	db_param p[] = { P_STR(key, strlen(key)), P_STR(method, strlen(method)), P_STR(path, strlen(path)) };
-	return db_exec(d, SQL_ABANDON, p, 3, NULL);
+	db_param p[] = { P_STR(key, strlen(key)), P_STR(method, strlen(method)), P_STR(path, strlen(path)),
+			 P_I64(claim) };
+	return db_exec(d, SQL_ABANDON, p, 4, NULL);
 }

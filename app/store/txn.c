@@ -20,11 +20,26 @@ long txn_backoff_ms(long attempt, uint32_t random)
 	return 1 + (long)(random % (uint32_t)window);
 }
 
+void txn_count_conflict(const db *d, txn_stats *stats)
+{
+	if (stats == NULL)
+		return;
+	if (db_errno(d) == ER_LOCK_DEADLOCK)
+		stats->deadlocks++;
+	else
+		stats->lock_waits++;
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0)
 		;
+}
+
+void txn_pause(long attempt)
+{
+	sleep_ms(txn_backoff_ms(attempt, random_below(1u << 16)));
 }
 
 int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats *stats)
@@ -44,20 +59,20 @@ int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats
 			rc = db_commit(d);
 			if (rc == DB_OK)
 				return DB_OK;
+			/* Lost during the COMMIT: the server may have committed before
+			 * the connection went. Never retried, never "nothing changed". */
+			if (rc == DB_ERR_GONE)
+				return DB_ERR_UNKNOWN;
 		}
 		if (rc != DB_ERR_GONE && db_connected(d)) {
 			int rb = db_rollback(d);
 			if (rb != DB_OK && rb != DB_ERR_GONE)
 				log_error("rollback failed");
 		}
-		if (rc == DB_ERR_RETRY && stats != NULL) {
-			if (db_errno(d) == ER_LOCK_DEADLOCK)
-				stats->deadlocks++;
-			else
-				stats->lock_waits++;
-		}
+		if (rc == DB_ERR_RETRY)
+			txn_count_conflict(d, stats);
 		if (!txn_should_retry(rc, attempt, policy, clock_mono_ms() - start))
 			return rc;
-		sleep_ms(txn_backoff_ms(attempt, random_below(1u << 16)));
+		txn_pause(attempt);
 	}
 }

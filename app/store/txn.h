@@ -24,8 +24,15 @@ typedef struct {
 
 /* BEGIN; body; COMMIT (unless leave_open), retried on deadlock and lock
  * wait timeout with a jittered back-off. Returns DB_OK, the body's domain code, or a DB_ERR_*
- * (DB_ERR_RETRY when the retries ran out). */
+ * (DB_ERR_RETRY when the retries ran out; DB_ERR_UNKNOWN when the connection
+ * was lost during the COMMIT itself, whose outcome nobody knows). */
 int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats *stats);
+
+/* Sleep before retry number attempt + 1 (the jittered back-off). */
+void txn_pause(long attempt);
+
+/* Count the conflict (DB_ERR_RETRY) the last statement on d met. */
+void txn_count_conflict(const db *d, txn_stats *stats);
 
 /* Pure parts, for tests. */
 bool txn_should_retry(int rc, long attempt, const txn_policy *p, int64_t elapsed_ms);

@@ -325,6 +325,53 @@ def db_lock_product(pid, seconds):
                              "-N", "-B", "-e", sql], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+class DbSession:
+    """One MariaDB session fed statement by statement: holds a transaction (and its locks) open across
+    the steps of a test. run() waits for the statements' last result line."""
+
+    def __init__(self):
+        self.p = subprocess.Popen(["mariadb", "--no-defaults", "--socket=" + DB_SOCKET, "-uroot", DB_NAME,
+                                   "-N", "-B", "--unbuffered"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+
+    def run(self, sql):
+        marker = "done-" + uuid.uuid4().hex
+        self.p.stdin.write("%s; SELECT '%s';\n" % (sql.rstrip("; \n"), marker))
+        self.p.stdin.flush()
+        lines = []
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise AssertionError("SQL session ended: %s\n%s" % (sql, self.p.stderr.read()))
+            if line.strip() == marker:
+                return lines
+            lines.append(line.rstrip("\n").split("\t"))
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            self.p.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def db_trigger(name, table, timing, body):
+    """A trigger that exists for the duration of the block (a fault the test places in the database)."""
+    db("DELIMITER //\nCREATE TRIGGER %s %s ON %s FOR EACH ROW BEGIN %s END//\nDELIMITER ;"
+       % (name, timing, table, body))
+    try:
+        yield
+    finally:
+        db("DROP TRIGGER IF EXISTS %s" % name)
+
+
+def refuse_answers(prefix):
+    """With this block, storing the answer of a request whose key starts with prefix fails in the database: a request's
+    change and its answer must then both be gone."""
+    return db_trigger("itest_refuse_answer", "idempotency_keys", "BEFORE UPDATE",
+                      "IF NEW.status IS NOT NULL AND NEW.idem_key LIKE '%s%%' THEN "
+                      "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'itest: answer refused'; END IF;" % prefix)
+
+
 def snapshot(pids=(), cids=()):
     """Everything a request could have changed about these products and carts."""
     p = ",".join(str(int(x)) for x in pids) or "NULL"

@@ -1,8 +1,10 @@
 """Carts: create, view, add, remove, warnings, limits, closed and empty carts."""
 
+import threading
+
 from lib import (HEX32, MAX_ID, StockdTest, TS_RE, add, api_error, cart, checkout, conf, db, db_int, expire_holds,
-                 get, hold_qty, item, line_qty, make_product, new_cart, ok, post, product, release, remove,
-                 reserve, snapshot, warned)
+                 get, hold_qty, item, line_qty, make_product, metric, metrics, new_cart, ok, post, product, release,
+                 remove, reserve, snapshot, wait_until, warned)
 
 VIEW_KEYS = {"cart_id", "status", "items", "warnings"}
 ITEM_KEYS = {"product_id", "quantity", "reserved", "reserved_until"}
@@ -347,3 +349,54 @@ class LoweredLimits(StockdTest):
         cid = new_cart()
         api_error(reserve(cid, p["id"], 6), 409, "quantity_limit")
         self.assertEqual(db_int("SELECT COUNT(*) FROM stock_holds WHERE cart_id='%s'" % cid), 0)
+
+
+class ConsistentView(StockdTest):
+    def counted(self, m0, route, n):
+        """Metrics once n more requests of route are accounted (accounting follows the answer)."""
+        base = metric(m0, "stockd_requests_total", route=route)
+        return wait_until(lambda: (lambda m: m if metric(m, "stockd_requests_total", route=route) >= base + n
+                                   else None)(metrics()), 10, 0.05, "%d %s requests accounted" % (n, route))
+
+    def test_view_is_one_read(self):
+        # The status and the items come from one statement, so from one snapshot: a checkout cannot fall
+        # between two reads and show an open cart whose holds are already gone.
+        m = metrics()
+        p = make_product(stock=5)["id"]
+        cid, empty = new_cart(), new_cart()
+        ok(add(cid, p, 2, dec=True))
+        self.counted(m, "admin_product_create", 1)
+        self.counted(m, "cart_create", 2)
+        m0 = self.counted(m, "cart_add", 1)
+        for name, c in (("with items", cid), ("unknown", "f" * 32), ("empty", empty)):
+            with self.subTest(name):
+                r = get("/api/cart/%s" % c)
+                self.assertEqual(r.status, 404 if name == "unknown" else 200, r)
+                m1 = self.counted(m0, "cart_get", 1)
+                m0, used = m1, (metric(m1, "stockd_db_statement_duration_seconds_count")
+                                - metric(m0, "stockd_db_statement_duration_seconds_count"))
+                self.assertEqual(used, 1, "statements for one cart view")
+
+    def test_views_racing_a_checkout_are_whole(self):
+        # every view is the cart before the checkout (open, holding) or after it (checked out, nothing held)
+        for _ in range(5):
+            p = make_product(stock=5)["id"]
+            cid = new_cart()
+            ok(add(cid, p, 2, dec=True))
+            views = []
+            stop = threading.Event()
+
+            def look():
+                while not stop.is_set():
+                    views.append(cart(cid))
+            ts = [threading.Thread(target=look) for _ in range(3)]
+            for t in ts:
+                t.start()
+            ok(checkout(cid), 201)
+            stop.set()
+            for t in ts:
+                t.join()
+            views.append(cart(cid))
+            for v in views:
+                state = (v["status"], item(v, p)["quantity"], item(v, p)["reserved"])
+                self.assertIn(state, [("open", 2, 2), ("checked_out", 2, 0)], v)

@@ -1,7 +1,9 @@
 """Checkout: sells holds first, all lines or none, releases surplus holds, repeats answer the same order."""
 
+import uuid
+
 from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, db, db_int, hold_qty, make_product,
-                 new_cart, ok, product, release, reserve, snapshot)
+                 new_cart, ok, post, product, release, remove, reserve, snapshot)
 
 ORDER_KEYS = {"order_id", "cart_id", "items", "total_cents"}
 
@@ -116,3 +118,44 @@ class Checkout(StockdTest):
         ok(add(holder, p["id"], 2, mode="legacy"))
         self.check_order(ok(checkout(holder, mode="legacy"), 201), holder, [(p, 2)])
         self.assertEqual((product(p["id"])["stock"], product(p["id"])["reserved"]), (0, 0))
+
+
+class OrderTooLarge(StockdTest):
+    def test_total_past_int64_is_refused_and_nothing_sold(self):
+        # Within the limits: price_cents up to 10^12 (admin), 1,000 units a line, MAX_CART_LINES up to 10,000.
+        # 9,224 such lines pass INT64_MAX cents. One product through the admin API at the highest price it
+        # takes; the rest, and the lines, straight into the tables (thousands of requests would only be slow).
+        big = make_product(stock=1000, price_cents=10**12)
+        self.assertEqual(big["price_cents"], 10**12)
+        api_error(post("/api/admin/products", {"sku": "T-" + uuid.uuid4().hex[:20], "name": "x",
+                                               "price_cents": 10**12 + 1, "stock": 1}), 400, "invalid_request",
+                  "price_cents")
+        tag = "OVF-" + uuid.uuid4().hex[:12]
+        cid = new_cart(mode="stock")
+        try:
+            db("INSERT INTO products (sku, name, price_cents, stock) SELECT CONCAT('%s-', seq), 'overflow', %d, 1000"
+               " FROM seq_1_to_9223" % (tag, 10**12))
+            db("INSERT INTO stock_receipts (product_id, delta, reason) SELECT id, 1000, 'created' FROM products"
+               " WHERE sku LIKE '%s-%%'" % tag)
+            db("INSERT INTO cart_items (cart_id, product_id, quantity, mode) SELECT '%s', id, 1000, 'stock'"
+               " FROM products WHERE sku LIKE '%s-%%' OR id = %d" % (cid, tag, big["id"]))
+            self.assertEqual(db_int("SELECT COUNT(*) FROM cart_items WHERE cart_id='%s'" % cid), 9224)
+            before = snapshot([big["id"]], [cid])
+            orders = db_int("SELECT COUNT(*) FROM orders")
+            r = post("/api/cart/checkout", {"cart_id": cid}, mode="stock", headers={"X-Cart-Id": cid}, timeout=120)
+            api_error(r, 409, "order_too_large")
+            self.assertEqual(snapshot([big["id"]], [cid]), before, "nothing sold")
+            self.assertEqual(db_int("SELECT COUNT(*) FROM orders"), orders)
+            self.assertEqual(db_int("SELECT SUM(stock) FROM products WHERE sku LIKE '%s-%%'" % tag), 9223 * 1000)
+            self.assertEqual(cart(cid, mode="stock")["status"], "open")
+            # one line fewer fits: 9,223 lines of 10^15 cents
+            ok(remove(cid, big["id"], mode="stock"))
+            order = ok(post("/api/cart/checkout", {"cart_id": cid}, mode="stock", headers={"X-Cart-Id": cid}, timeout=120), 201)
+            self.assertEqual(order["total_cents"], 9223 * 10**15)
+        finally:
+            db("DELETE FROM order_items WHERE order_id IN (SELECT id FROM orders WHERE cart_id='%s')" % cid)
+            db("DELETE FROM orders WHERE cart_id='%s'" % cid)
+            db("DELETE FROM cart_items WHERE cart_id='%s'" % cid)
+            db("DELETE FROM carts WHERE id='%s'" % cid)
+            db("DELETE FROM stock_receipts WHERE product_id IN (SELECT id FROM products WHERE sku LIKE '%s-%%')" % tag)
+            db("DELETE FROM products WHERE sku LIKE '%s-%%'" % tag)

@@ -1,9 +1,11 @@
 """Hold expiry (invariant 5): timeouts, the background sweep and lazy reclaim under the row lock."""
 
 import time
+import uuid
 
-from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, conf, db_int, expire_holds, get,
-                 hold_qty, item, make_product, new_cart, now_ms, ok, product, reserve, ts_ms, wait_until, warned)
+from lib import (DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, conf, db, db_int, db_trigger, expire_holds,
+                 get, hold_qty, item, make_product, metric, metrics, new_cart, now_ms, ok, product, reserve, ts_ms,
+                 wait_until, warned)
 
 SWEEP_MS = 500
 TIMEOUT_MS = 1500
@@ -56,6 +58,88 @@ class A_TimeoutAndSweep(StockdTest):
                                   % ",".join(map(str, ps))) == 0, (SWEEP_MS + 1500) / 1000, what="sweep")
         for pid in ps:
             self.assertEqual(product(pid)["reserved"], 0)
+
+    def sweeps_after(self, m0, n):
+        """Wait until n more sweep rounds have ended than in m0: the last one started after m0 was read."""
+        base = metric(m0, "stockd_sweeps_total")
+        wait_until(lambda: metric(metrics(), "stockd_sweeps_total") >= base + n, 30, 0.05, "%d more sweeps" % n)
+
+    def test_sweep_passes_over_a_product_that_fails(self):
+        # A product whose reclaim fails every time (a trigger refuses its reserved_stock going down, as a CHECK
+        # that drift made fail would): the sweep counts it, logs it and goes on to the products after it; the
+        # rest of the round (idempotency purge, abandoned carts, gauges, the sweep counter) still runs.
+        bad = make_product(stock=4)["id"]
+        good = make_product(stock=4)["id"]
+        self.assertGreater(good, bad)
+        c = new_cart()
+        ok(reserve(c, bad, 2))
+        ok(reserve(c, good, 3))
+        refuse = ("IF NEW.id = %d AND NEW.reserved_stock < OLD.reserved_stock THEN "
+                  "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'itest: reclaim refused'; END IF;" % bad)
+        with db_trigger("itest_refuse_reclaim", "products", "BEFORE UPDATE", refuse):
+            expire_holds(c)
+            m0 = metrics()
+            self.sweeps_after(m0, 2)
+            self.assertEqual((hold_qty(c, good), product(good)["reserved"]), (0, 0), "the product after it swept")
+            self.assertEqual((hold_qty(c, bad), product(bad)["reserved"]), (2, 2), "the failing one stays")
+        wait_until(lambda: hold_qty(c, bad) == 0, 10, what="the failing product swept once it can be")
+        self.assertEqual(product(bad)["reserved"], 0)
+
+    def test_one_round_sweeps_past_a_page(self):
+        # 1,100 products with an expired hold each: more than one page (500) of them. One round that starts
+        # after they expired reclaims them all; the next round does not have to.
+        tag = "SWP-" + uuid.uuid4().hex[:12]
+        c = new_cart()
+        try:
+            db("INSERT INTO products (sku, name, price_cents, stock, reserved_stock)"
+               " SELECT CONCAT('%s-', seq), 'sweep page', 1, 1, 1 FROM seq_1_to_1100; "
+               "INSERT INTO stock_receipts (product_id, delta, reason) SELECT id, 1, 'created' FROM products"
+               " WHERE sku LIKE '%s-%%'; "
+               "INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) SELECT '%s', id, 1, %d"
+               " FROM products WHERE sku LIKE '%s-%%'" % (tag, tag, c, now_ms() - 1000, tag))
+            m0 = metrics()
+            self.sweeps_after(m0, 2)
+            self.assertEqual(db_int("SELECT COUNT(*) FROM stock_holds WHERE cart_id='%s'" % c), 0)
+            self.assertEqual(db_int("SELECT SUM(reserved_stock) FROM products WHERE sku LIKE '%s-%%'" % tag), 0)
+        finally:
+            db("DELETE FROM stock_holds WHERE cart_id='%s'; UPDATE products SET reserved_stock = 0 WHERE sku LIKE"
+               " '%s-%%'" % (c, tag))
+            db("DELETE FROM stock_receipts WHERE product_id IN (SELECT id FROM products WHERE sku LIKE '%s-%%')" % tag)
+            db("DELETE FROM products WHERE sku LIKE '%s-%%'" % tag)
+
+    def test_sweeper_lock_after_its_connection_is_lost(self):
+        # The sweeper's connection dies (killed here); another holder (a second host's sweeper, played by this
+        # test) takes the named lock meanwhile. The sweeper must notice the lock went with its connection and
+        # not sweep without it; once the lock is free it takes it again, on its new connection, and sweeps.
+        owner = wait_until(lambda: db_int("SELECT IS_USED_LOCK('stockd_sweeper')"), 5, what="the sweeper's lock")
+        other = DbSession()
+        try:
+            me = int(other.run("SELECT CONNECTION_ID()")[0][0])
+            killed = []
+
+            def kill_and_take():
+                holder = db_int("SELECT IS_USED_LOCK('stockd_sweeper')")
+                if holder not in (None, me):  # the sweeper's (first, or again if it was quicker than us)
+                    db("KILL CONNECTION %d" % holder)
+                    killed.append(holder)
+                return other.run("SELECT GET_LOCK('stockd_sweeper', 1)")[0][0] == "1"
+            wait_until(kill_and_take, 20, 0.01, "the lock, freed by killing the sweeper's connection")
+            self.assertIn(owner, killed)
+            pid = make_product(stock=4)["id"]
+            c = new_cart()
+            ok(reserve(c, pid, 2))
+            expire_holds(c)
+            m0 = metrics()
+            time.sleep(6 * SWEEP_MS / 1000)
+            self.assertEqual(hold_qty(c, pid), 2, "no sweep without the lock")
+            self.assertEqual(metric(metrics(), "stockd_sweeps_total"), metric(m0, "stockd_sweeps_total"))
+            other.run("DO RELEASE_LOCK('stockd_sweeper')")
+            wait_until(lambda: hold_qty(c, pid) == 0, 10, what="the sweeper to take the lock back and sweep")
+            holder = db_int("SELECT IS_USED_LOCK('stockd_sweeper')")
+            self.assertIsNotNone(holder)
+            self.assertNotIn(holder, killed + [me], "held on the sweeper's new connection")
+        finally:
+            other.close()
 
     def test_reserve_after_expiry_starts_over(self):
         p = make_product(stock=5)

@@ -5,9 +5,9 @@ import threading
 import time
 import uuid
 
-from lib import (StockdTest, add, admin_stock, api_error, cart, checkout, db_int, db_lock_product, hold_qty,
-                 line_qty, make_product, new_cart, ok, post, product, release, remove, request, reserve,
-                 run_threads, snapshot)
+from lib import (DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, conf, db, db_int, db_lock_product,
+                 db_trigger, hold_qty, line_qty, make_product, new_cart, now_ms, ok, post, product, refuse_answers,
+                 release, remove, request, reserve, run_threads, snapshot, wait_until)
 
 
 def key():
@@ -185,3 +185,140 @@ class Replays(StockdTest):
         ok(first[0])
         self.assertEqual(reserve(cid, p["id"], 1, headers=K(k)).body, first[0].body)
         self.assertEqual(hold_qty(cid, p["id"]), 1)
+
+
+class Claims(StockdTest):
+    def test_takeover_of_a_running_claim_changes_once(self):
+        # A runs past REQUEST_TIMEOUT (here: it waits on a product lock this test holds, and its claim is
+        # made as old as such a stall makes it); B, a client's retry with the same key, takes the key over
+        # and runs. Whatever the order after the lock goes, the change is made once and the key answers
+        # the run that committed.
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        with conf(RETRY_ATTEMPTS=10, TXN_BUDGET_MS=30000):  # both runs outlast the lock waits, however slow
+            self.run_a_and_b(p, cid, k)
+
+    def run_a_and_b(self, p, cid, k):
+        lock = DbSession()
+        try:
+            lock.run("SET SESSION innodb_lock_wait_timeout=50; BEGIN; SELECT id FROM products WHERE id=%d FOR UPDATE"
+                     % p["id"])
+            first = []
+            t = threading.Thread(target=lambda: first.append(add(cid, p["id"], 1, dec=True, headers=K(k))))
+            t.start()
+            wait_until(lambda: db_int("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key='%s'" % k) == 1, 5,
+                       0.02, "A's claim")
+            db("UPDATE idempotency_keys SET created_ms = created_ms - 3600000 WHERE idem_key='%s'" % k)
+            second = []
+            t2 = threading.Thread(target=lambda: second.append(add(cid, p["id"], 1, dec=True, headers=K(k))))
+            t2.start()
+            # B's takeover is in the row (a fresh created_ms) before A can go on
+            wait_until(lambda: db_int("SELECT created_ms FROM idempotency_keys WHERE idem_key='%s'" % k)
+                       > now_ms() - 60000, 5, 0.02, "B's takeover")
+        finally:
+            lock.run("COMMIT")
+            lock.close()
+        t.join()
+        t2.join()
+        a, b = first[0], second[0]
+        self.assertEqual((line_qty(cid, p["id"]), hold_qty(cid, p["id"]), product(p["id"])["reserved"]), (1, 1, 1),
+                         "applied once: A %r, B %r" % (a, b))
+        ok(b)
+        # A lost its claim: its change rolled back and it says the key's request is running
+        api_error(a, 409, "idempotency_key_in_progress")
+        self.assertEqual(add(cid, p["id"], 1, dec=True, headers=K(k)).body, b.body, "the key answers B's run")
+        self.assertEqual(line_qty(cid, p["id"]), 1)
+
+    def test_failed_run_does_not_release_the_claim_that_took_over(self):
+        # As above, but A then fails (5xx, here: the database refuses A's hold, by A's connection). A's
+        # failure must release only its own claim: B's claim stays, so C, a third try with the key, does
+        # not run beside B: it gets 409 in progress or B's answer.
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        with conf(RETRY_ATTEMPTS=10, TXN_BUDGET_MS=30000):
+            lock = DbSession()
+            trigger = None
+            try:
+                lock.run("SET SESSION innodb_lock_wait_timeout=50; BEGIN; "
+                         "SELECT id FROM products WHERE id=%d FOR UPDATE" % p["id"])
+                first = []
+                t = threading.Thread(target=lambda: first.append(add(cid, p["id"], 1, dec=True, headers=K(k))))
+                t.start()
+                a_conn = wait_until(lambda: db_int("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX"
+                                                   " WHERE trx_state = 'LOCK WAIT'"), 5, 0.02, "A waiting")
+                trigger = db_trigger("itest_refuse_a", "stock_holds", "BEFORE INSERT",
+                                     "IF CONNECTION_ID() = %d THEN SIGNAL SQLSTATE '45000' "
+                                     "SET MESSAGE_TEXT = 'itest: A fails'; END IF;" % a_conn)
+                trigger.__enter__()
+                db("UPDATE idempotency_keys SET created_ms = created_ms - 3600000 WHERE idem_key='%s'" % k)
+                second = []
+                t2 = threading.Thread(target=lambda: second.append(add(cid, p["id"], 1, dec=True, headers=K(k))))
+                t2.start()
+                wait_until(lambda: db_int("SELECT created_ms FROM idempotency_keys WHERE idem_key='%s'" % k)
+                           > now_ms() - 60000, 5, 0.02, "B's takeover")
+                lock.run("COMMIT")
+                t.join()
+                api_error(first[0], 500, "internal_error")  # A failed, and released what it could
+                third = add(cid, p["id"], 1, dec=True, headers=K(k))
+                t2.join()
+            finally:
+                lock.close()
+                if trigger is not None:
+                    trigger.__exit__(None, None, None)
+        b = second[0]
+        ok(b)
+        if third.status == 409:
+            api_error(third, 409, "idempotency_key_in_progress")
+        else:
+            self.assertEqual((third.status, third.body), (b.status, b.body), "C replays B's answer")
+        self.assertEqual((line_qty(cid, p["id"]), hold_qty(cid, p["id"]), product(p["id"])["reserved"]), (1, 1, 1),
+                         "applied once: B %r, C %r" % (b, third))
+
+    def test_failed_answer_rolls_back_and_sets_no_cookie(self):
+        # the change ran, then storing its answer failed: a 5xx, nothing made, no Set-Cookie for the
+        # cart that does not exist, and the key is free for the retry
+        k = "fail-answer-" + uuid.uuid4().hex
+        carts = db_int("SELECT COUNT(*) FROM carts")
+        with refuse_answers("fail-answer-"):
+            r = post("/api/cart", headers=K(k))
+        api_error(r, 500, "internal_error")
+        self.assertEqual(r.set_cookies, [], "an error answer sets no cookie: %r" % r)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM carts"), carts, "no cart made")
+        self.assertEqual(db_int("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key='%s'" % k), 0, "key released")
+        again = post("/api/cart", headers=K(k))
+        ok(again, 201)
+        self.assertTrue(any(c.startswith("cart_id=%s;" % again.json["cart_id"]) for c in again.set_cookies), again)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM carts"), carts + 1)
+
+    def test_conflict_on_storing_the_answer_reruns_the_whole_transaction(self):
+        # The answer's row is locked (as by a conflicting transaction, or a Galera certification failure at
+        # COMMIT) when the change tries to store its answer: the lock wait times out there, after the change
+        # ran. The retry reruns the change, the answer and the COMMIT together: one 200, the change made once.
+        p = make_product(stock=10)
+        cid = new_cart()
+        k = key()
+        with conf(RETRY_ATTEMPTS=10, TXN_BUDGET_MS=10000):
+            product_lock, answer_lock = DbSession(), DbSession()
+            try:
+                product_lock.run("SET SESSION innodb_lock_wait_timeout=50; BEGIN; "
+                                 "SELECT id FROM products WHERE id=%d FOR UPDATE" % p["id"])
+                first = []
+                t = threading.Thread(target=lambda: first.append(reserve(cid, p["id"], 2, headers=K(k))))
+                t.start()
+                wait_until(lambda: db_int("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key='%s'" % k) == 1,
+                           5, 0.02, "the claim")
+                answer_lock.run("SET SESSION innodb_lock_wait_timeout=50; BEGIN; "
+                                "SELECT status FROM idempotency_keys WHERE idem_key='%s' FOR UPDATE" % k)
+                product_lock.run("COMMIT")  # the change runs now; storing its answer waits on answer_lock
+                time.sleep(2.5)  # past one lock wait (1 s)
+            finally:
+                product_lock.close()
+                answer_lock.run("COMMIT")
+                answer_lock.close()
+            t.join()
+        ok(first[0])
+        self.assertEqual(first[0].json["reserved"], 2)
+        self.assertEqual((hold_qty(cid, p["id"]), product(p["id"])["reserved"]), (2, 2), "made once")
+        self.assertEqual(reserve(cid, p["id"], 2, headers=K(k)).body, first[0].body, "stored with the change")

@@ -16,8 +16,8 @@ import time
 from collections import Counter
 
 from lib import (wchan, HEX32, MAX_ID, STACK_DIR, TS_RE, StockdTest, add, api_error, checkout, conf, db, db_int,
-                 db_lock_product, expire_holds, get, make_product, metric, metrics, new_cart, ok, post, release,
-                 reserve, run_threads, stack, wait_until, worker_pids)
+                 db_lock_product, expire_holds, get, make_product, metric, metrics, new_cart, ok, post,
+                 refuse_answers, release, reserve, run_threads, stack, wait_until, worker_pids)
 
 _LABELS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 COUNTER_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
@@ -587,6 +587,36 @@ class Metrics(StockdTest):
             text = read_text(path)
             for c in (cid, other):
                 self.assertNotIn(c, text, "cart id in %s" % path)
+
+    # --- 9. only what committed counts, once ----------------------------------------------
+
+    def test_i_only_committed_changes_count(self):
+        p = make_product(stock=10)["id"]
+        cid = new_cart(mode="stock")
+        m0 = metrics()
+        # the change ran, then storing its Idempotency-Key answer failed: rolled back, so not counted
+        with refuse_answers("fail-count-"):
+            api_error(add(cid, p, 2, dec=True, mode="stock", headers={"Idempotency-Key": "fail-count-" + cid}),
+                      500, "internal_error")
+            api_error(post("/api/cart", mode="stock", headers={"Idempotency-Key": "fail-count-c" + cid}),
+                      500, "internal_error")
+        m1 = wait_until(lambda: (lambda m: m if d(m0, m, "stockd_requests_total", route="cart_create", status="500")
+                                 == 1 else None)(metrics()), 10, 0.05, "the failed requests' accounting")
+        self.assertEqual(d(m0, m1, "stockd_requests_total", route="cart_add", status="500"), 1)
+        self.assertEqual(d(m0, m1, "stockd_hold_units_total", mode="stock", event="created"), 0, "no hold committed")
+        self.assertEqual(d(m0, m1, "stockd_carts_created_total"), 0, "no cart committed")
+        self.assertEqual(d(m0, m1, "stockd_cart_add_total", mode="stock", result="ok"), 0)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM stock_holds WHERE cart_id='%s'" % cid), 0)
+        # an add answered, then replayed twice: one add, two units held, once
+        k = {"Idempotency-Key": "count-once-" + cid}
+        first = add(cid, p, 2, dec=True, mode="stock", headers=k)
+        ok(first)
+        for _ in range(2):
+            self.assertEqual(add(cid, p, 2, dec=True, mode="stock", headers=k).body, first.body)
+        m2 = wait_until(lambda: (lambda m: m if d(m1, m, "stockd_requests_total", route="cart_add", status="200")
+                                 == 3 else None)(metrics()), 10, 0.05, "the adds' accounting")
+        self.assertEqual(d(m1, m2, "stockd_cart_add_total", mode="stock", result="ok"), 1, "a replay adds nothing")
+        self.assertEqual(d(m1, m2, "stockd_hold_units_total", mode="stock", event="created"), 2)
 
 
 def api_error_free_audit():

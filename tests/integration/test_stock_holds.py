@@ -1,10 +1,14 @@
 """Stock holds: reserve/release, timeouts, own holds, and holds never sold to another cart."""
 
+import os
+import subprocess
 import time
 
-from lib import (MAX_ID, StockdTest, add, admin_stock, api_error, cart, checkout, conf, conf_value, db_int, hold_qty,
-                 item, make_product, new_cart, now_ms, ok, product, release, reserve, run_threads, snapshot,
-                 ts_ms)
+from lib import (DB_NAME, DB_SOCKET, MAX_ID, DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, conf,
+                 conf_value, db, db_consistency, db_int, hold_qty, item, make_product, new_cart, now_ms, ok, product,
+                 release, reserve, run_threads, snapshot, ts_ms, wait_until)
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 HOLD_KEYS = {"cart_id", "product_id", "reserved", "reserved_until", "available"}
 
@@ -171,3 +175,47 @@ class FlagForcesLegacy(StockdTest):
         r = reserve(cid, p["id"], 1, mode="stock")
         ok(r)
         self.assertEqual(r.header("X-Stock-Mode"), "stock")
+
+
+class RepeatableRead(StockdTest):
+    """The hold path on a REPEATABLE READ session (tests/tools/hold_rr.c runs dom_reserve there;
+    the app's sessions are READ COMMITTED). A snapshot taken when the cart is locked must not decide what the
+    product's expired holds are once its row lock is granted."""
+
+    @classmethod
+    def setUpClass(cls):
+        # `make test` builds every tests/tools program; a narrowed run may not have
+        cls.driver = os.path.join(TOP, "app", "build", "tools", "hold_rr")
+        r = subprocess.run(["make", "-C", TOP, "app/build/tools/hold_rr"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError("building %s failed: %s" % (cls.driver, (r.stdout + r.stderr)[-3000:]))
+
+    def test_reclaim_between_snapshot_and_lock(self):
+        # P: 10 in stock; cart X holds 3, cart Z holds 4: reserved 7.
+        pid = make_product(stock=10)["id"]
+        x, y, z = new_cart(), new_cart(), new_cart()
+        ok(reserve(x, pid, 3))
+        ok(reserve(z, pid, 4))
+        other = DbSession()
+        try:
+            # Another transaction holds P's row lock; only then does X's hold expire, so that no one else (the
+            # sweeper, a request) can reclaim it before that transaction does.
+            other.run("BEGIN; SELECT id FROM products WHERE id = %d FOR UPDATE" % pid)
+            db("UPDATE stock_holds SET expires_at_ms = %d WHERE cart_id = '%s'" % (now_ms() - 1000, x))
+            # The driver's reserve for Y locks Y (its snapshot starts there) and waits for P...
+            drv = subprocess.Popen([self.driver, DB_SOCKET, DB_NAME, y, str(pid), "1"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+            hello = drv.stdout.readline().split()
+            self.assertEqual(hello[:1], ["connected"], drv.stderr.read() if drv.poll() is not None else hello)
+            wait_until(lambda: db_int("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state ="
+                                      " 'LOCK WAIT' AND trx_mysql_thread_id = %d" % int(hello[1])), 10, 0.01,
+                       "the driver to wait on the product lock")
+            # ...while this transaction reclaims X's expired hold and commits
+            other.run("DELETE FROM stock_holds WHERE cart_id = '%s'; "
+                      "UPDATE products SET reserved_stock = reserved_stock - 3 WHERE id = %d; COMMIT" % (x, pid))
+        finally:
+            other.close()
+        out, err = drv.communicate(timeout=60)
+        self.assertEqual(out.split(), ["0", "1", "5"], "reserve under REPEATABLE READ: %r %r" % (out, err))
+        self.assertEqual(db_consistency([pid]), [])
+        self.assertEqual(product(pid)["reserved"], 5)

@@ -84,12 +84,38 @@ static void plan(void **state)
 	}
 }
 
+/* The largest orders the limits allow: 10,000 lines x 1,000 units x 10^12
+ * cents; the total must stop one step short of INT64_MAX, never wrap. */
+static void total(void **state)
+{
+	(void)state;
+	int64_t t = 0;
+	assert_true(order_total_add(&t, 1000, 1000000000000LL));
+	assert_int_equal(t, 1000000000000000LL);
+	t = 0;
+	int64_t lines = 0;
+	while (order_total_add(&t, 1000, 1000000000000LL))
+		lines++;
+	assert_int_equal(lines, 9223);                /* INT64_MAX / 10^15 */
+	assert_int_equal(t, 9223000000000000000LL);   /* unchanged by the refused line */
+	t = INT64_MAX - 5;
+	assert_true(order_total_add(&t, 5, 1));       /* exactly INT64_MAX */
+	assert_int_equal(t, INT64_MAX);
+	assert_false(order_total_add(&t, 1, 1));      /* one past */
+	t = 0;
+	assert_false(order_total_add(&t, INT64_MAX / 2 + 1, 2)); /* the product itself overflows */
+	assert_int_equal(t, 0);
+	assert_true(order_total_add(&t, 0, INT64_MAX));
+	assert_int_equal(t, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(can_take),
 		cmocka_unit_test(release_amount),
 		cmocka_unit_test(plan),
+		cmocka_unit_test(total),
 	};
 	return cmocka_run_group_tests_name("hold_math", tests, NULL, NULL);
 }
