@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 
 #include "core/config.h"
+#include "core/random.h"
 #include "core/scoreboard.h"
 #include "domain/domain.h"
 #include "http/request.h"
@@ -15,7 +16,7 @@
  * set depends on the route. Strings point into the parsed body. */
 typedef struct {
 	const char *cart_id;
-	char path_cart_id[33];
+	char path_cart_id[CART_ID_LEN + 1];
 	int64_t product_id, quantity;
 	bool flag;                 /* decrease_stock / increase_stock */
 	const char *sku, *name;

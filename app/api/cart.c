@@ -13,7 +13,7 @@ static void answer_cart(api_ctx *c, int status, cart_view *v)
 
 static void run_create(api_ctx *c)
 {
-	char id[33];
+	char id[CART_ID_LEN + 1];
 	int rc = dom_cart_create(c->dom, id);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
@@ -34,8 +34,8 @@ static int check_get(api_ctx *c)
 		api_fail(c, DOM_CART_NOT_FOUND, NULL);
 		return -1;
 	}
-	memcpy(c->cmd.path_cart_id, c->route.param, 32);
-	c->cmd.path_cart_id[32] = '\0';
+	memcpy(c->cmd.path_cart_id, c->route.param, CART_ID_LEN);
+	c->cmd.path_cart_id[CART_ID_LEN] = '\0';
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "api/validate.h"
+#include "core/random.h"
 
 #include "api/json_strict.h"
 
@@ -34,9 +35,9 @@ bad:
 
 bool valid_cart_id(const char *s, size_t len)
 {
-	if (len != 32)
+	if (len != CART_ID_LEN)
 		return false;
-	for (size_t i = 0; i < 32; i++)
+	for (size_t i = 0; i < CART_ID_LEN; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;

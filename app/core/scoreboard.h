@@ -4,12 +4,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/config.h"
+
 /* Shared memory created by the master before fork (MAP_SHARED|ANONYMOUS):
  * per-worker state and every counter /metrics and /status show. Workers
  * update it with relaxed atomics, no locks on the request path; it outlives
  * every worker, so no counter goes down when one dies or recycles. */
 
-#define SB_MAX_WORKERS 256
+#define SB_MAX_WORKERS 257
+/* A reload runs WORKERS + 1 workers for a while (new before old), one slot
+ * each: with WORKERS at its maximum and no spare slot, the new worker could
+ * never start and the reload would never end. */
+_Static_assert(SB_MAX_WORKERS >= CONFIG_WORKERS_MAX + 1, "a slot for every worker of a reload at WORKERS max");
 #define SB_ROUTES 32
 #define SB_STATUSES 16
 #define SB_MODES 2      /* legacy, stock */

@@ -70,7 +70,7 @@ static int create_body(db *d, void *arg)
 	return db_exec(d, SQL_CART_INSERT, p, 1, NULL);
 }
 
-int dom_cart_create(dom_ctx *c, char id_out[33])
+int dom_cart_create(dom_ctx *c, char id_out[CART_ID_LEN + 1])
 {
 	if (random_cart_id(id_out) != 0)
 		return DB_ERR_OTHER;
@@ -141,6 +141,7 @@ static void cart_view_set_hold(cart_view *v, int64_t product_id, int64_t reserve
 
 int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
 	memset(out, 0, sizeof *out);
 	db_param p[] = { P_STR(cart_id, strlen(cart_id)) };
 	db_rows r;
@@ -214,6 +215,8 @@ static int add_body(db *d, void *arg)
 int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
 		 int64_t quantity, bool decrease_stock, cart_view *out, dom_refusal *why)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity > 0);
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
 	line_op op = { c->cfg, mode, cart_id, product_id, quantity, decrease_stock, out, why, { 0 } };
@@ -271,6 +274,8 @@ static int remove_body(db *d, void *arg)
 int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
 		    int64_t quantity, bool increase_stock, cart_view *out)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity >= 0);
 	dom_refusal unused;
 	memset(out, 0, sizeof *out);
 	line_op op = { c->cfg, mode, cart_id, product_id, quantity, increase_stock, out, &unused, { 0 } };

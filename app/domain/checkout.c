@@ -205,6 +205,7 @@ done:
 
 int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, dom_refusal *why)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
 	memset(out, 0, sizeof *out);
 	memset(why, 0, sizeof *why);
 	checkout_op op = { cart_id, out, repeated, why, { 0 } };

@@ -3,8 +3,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/config.h"
+#include "core/random.h"
 #include "store/db.h"
 #include "store/txn.h"
 
@@ -30,6 +32,20 @@ enum {
 };
 
 typedef enum { MODE_LEGACY = 0, MODE_STOCK = 1 } stock_mode;
+
+/* The domain's preconditions, checked at its entry points (SQLite's habit).
+ * The api validates its input before calling, so a failure is a bug in the
+ * caller: the process stops (logged, abort) before a bad length reaches a
+ * fixed buffer or a bad value reaches a transaction. Always on: the checks
+ * cost nothing next to a round trip to the database. */
+_Noreturn void dom_precondition_failed(const char *what, const char *func);
+#define DOM_REQUIRE(cond)                                              \
+	do {                                                           \
+		if (!(cond))                                           \
+			dom_precondition_failed(#cond, __func__);      \
+	} while (0)
+/* A cart id as the domain stores it: CART_ID_LEN characters and a NUL. */
+#define DOM_CART_ID_OK(id) ((id) != NULL && strnlen((id), CART_ID_LEN + 1) == CART_ID_LEN)
 
 /* What committed operations did, for the metrics: units of stock held,
  * released, reclaimed after expiry, sold from a hold; carts made and
@@ -71,7 +87,7 @@ typedef struct {
 } cart_item;
 
 typedef struct {
-	char id[33];
+	char id[CART_ID_LEN + 1];
 	bool checked_out;
 	size_t nitems;
 	cart_item *items; /* owned; cart_view_free() */
@@ -87,7 +103,7 @@ typedef struct {
 
 typedef struct {
 	int64_t order_id, total_cents;
-	char cart_id[33];
+	char cart_id[CART_ID_LEN + 1];
 	size_t nlines;
 	order_line *lines; /* owned; order_free() */
 } order;
@@ -118,7 +134,7 @@ int dom_product_create(dom_ctx *c, const char *sku, size_t sku_len, const char *
 int dom_product_stock(dom_ctx *c, int64_t id, bool is_set, int64_t value, product *out);
 
 /* cart.c */
-int dom_cart_create(dom_ctx *c, char id_out[33]);
+int dom_cart_create(dom_ctx *c, char id_out[CART_ID_LEN + 1]);
 int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out);
 /* add and remove fill *out with the cart as their transaction left it (read
  * inside it, so a success is never followed by a failed read). */

@@ -38,6 +38,8 @@ static int reserve_body(db *d, void *arg)
 int dom_reserve(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t quantity,
 		hold_state *out, dom_refusal *why)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity > 0);
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
 	hold_op op = { c->cfg, cart_id, product_id, quantity, out, why, { 0 } };
@@ -72,6 +74,8 @@ static int release_body(db *d, void *arg)
 int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t quantity,
 		hold_state *out)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity >= 0);
 	memset(out, 0, sizeof *out);
 	dom_refusal unused;
 	hold_op op = { c->cfg, cart_id, product_id, quantity, out, &unused, { 0 } };
