@@ -39,6 +39,9 @@ typedef struct {
 	route_match route;
 	json_object *body; /* the parsed body of a write route; owned here */
 	api_cmd cmd;
+	/* The domain's answer to this request: DOM_OK, the DOM_* refusal or
+	 * the DB_ERR_* that api_fail() answered. The accounting reads it. */
+	int result;
 } api_ctx;
 
 /* A route's handler in two halves, so that every check of the request's

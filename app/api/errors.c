@@ -23,6 +23,7 @@ static const outcome outcomes[DOM_CODE_COUNT] = {
 
 void api_fail(api_ctx *c, int rc, const dom_refusal *why)
 {
+	c->result = rc;
 	if (rc > 0 && rc < DOM_CODE_COUNT && outcomes[rc].code != NULL) {
 		const outcome *o = &outcomes[rc];
 		json_object *err = resp_error(c->resp, o->status, o->code, o->message);

@@ -13,7 +13,7 @@
 #include "core/clock.h"
 #include "core/access_log.h"
 #include "core/log.h"
-#include "server/account.h"
+#include "api/account.h"
 
 /* The signals a worker waits for: stop (TERM, QUIT, INT) and reopen the
  * logs (USR1). Blocked while a request runs, so that no database call sees
