@@ -5,10 +5,11 @@
 #include "domain/audit.h"
 #include "domain/domain.h"
 #include "server/worker.h"
+#include "store/session.h"
 
 /* Named lock: with several app hosts on one database, one sweeps at a time.
  * Correctness never depends on it (the row locks do that); it saves work. */
-static const char SQL_SWEEP_LOCK[] = "SELECT GET_LOCK('stockd_sweeper', 0)";
+static const char SWEEP_LOCK[] = "stockd_sweeper";
 
 /* The sweep works for no request: its reclaims count under stock mode, the
  * only mode that makes holds. Counted per product, as each commits. */
@@ -76,11 +77,9 @@ int sweeper_run(const stk_config *cfg, scoreboard *sb)
 		if (db_ensure(d) != DB_OK) {
 			have_lock = 0;
 		} else if (!have_lock) {
-			db_rows r;
-			if (db_exec(d, SQL_SWEEP_LOCK, NULL, 0, &r) == DB_OK) {
-				have_lock = r.nrows == 1 && db_at(&r, 0, 0)->i == 1;
-				db_rows_free(&r);
-			}
+			bool got;
+			if (db_try_named_lock(d, SWEEP_LOCK, &got) == DB_OK)
+				have_lock = got;
 		}
 		if (have_lock) {
 			int rc = sweep_once(&dom, sb, &next_audit);
