@@ -3,6 +3,7 @@
 
 #include "domain/domain.h"
 #include "domain/locking.h"
+#include "store/idempotency.h"
 
 /* Which products have expired holds: a plain read, no locks. Each product
  * is then reclaimed in its own short transaction through lock_product(), the
@@ -15,7 +16,7 @@ static const char SQL_EXPIRED_PRODUCTS[] =
 static const char SQL_PURGE_KEYS[] =
 	"DELETE FROM idempotency_keys WHERE created_ms < ? LIMIT 1000";
 
-#define IDEMPOTENCY_TTL_MS (24LL * 3600 * 1000)
+#define IDEMPOTENCY_TTL_MS IDEM_TTL_MS
 
 typedef struct {
 	int64_t product_id, now_ms, reclaimed;

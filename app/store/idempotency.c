@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TTL_MS (24LL * 3600 * 1000)
+#define TTL_MS IDEM_TTL_MS
 
 static const char SQL_CLAIM[] =
 	"INSERT INTO idempotency_keys (idem_key, method, path, request_body, created_ms)"

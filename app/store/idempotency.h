@@ -5,8 +5,10 @@
 
 #include "store/db.h"
 
-/* Idempotency keys: the first answer to (key, method, path) is kept for 24
- * hours and replayed for a byte-identical body. */
+/* Idempotency keys: the first answer to (key, method, path) is kept for
+ * IDEM_TTL_MS and replayed for a byte-identical body; the sweep purges keys
+ * older than that. */
+#define IDEM_TTL_MS (24LL * 3600 * 1000)
 enum {
 	IDEM_NEW = 1,      /* first time (or the old row expired / was abandoned): run it */
 	IDEM_REPLAY,       /* answered before: send *stored */
