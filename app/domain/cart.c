@@ -76,11 +76,8 @@ int dom_cart_create(dom_ctx *c, char id_out[CART_ID_LEN + 1])
 		return DB_ERR_OTHER;
 	/* A transaction for one statement: so that, like every other change,
 	 * it can commit together with an idempotent answer. */
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, create_body, id_out, &c->stats);
-	if (rc == DB_OK)
-		c->events.carts_created++;
-	return rc;
+	dom_events made = { .carts_created = 1 };
+	return dom_txn(c, create_body, id_out, &made);
 }
 
 static int by_product(const void *a, const void *b)
@@ -220,11 +217,8 @@ int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t produ
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
 	line_op op = { c->cfg, mode, cart_id, product_id, quantity, decrease_stock, out, why, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, add_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
-	else
+	int rc = dom_txn(c, add_body, &op, &op.ev);
+	if (rc != DB_OK)
 		cart_view_free(out);
 	return rc;
 }
@@ -279,11 +273,8 @@ int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t pr
 	dom_refusal unused;
 	memset(out, 0, sizeof *out);
 	line_op op = { c->cfg, mode, cart_id, product_id, quantity, increase_stock, out, &unused, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, remove_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
-	else
+	int rc = dom_txn(c, remove_body, &op, &op.ev);
+	if (rc != DB_OK)
 		cart_view_free(out);
 	return rc;
 }

@@ -209,10 +209,7 @@ int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, do
 	memset(out, 0, sizeof *out);
 	memset(why, 0, sizeof *why);
 	checkout_op op = { cart_id, out, repeated, why, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, checkout_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+	int rc = dom_txn(c, checkout_body, &op, &op.ev);
 	if (rc != DB_OK && rc != DOM_INSUFFICIENT_STOCK) {
 		order_free(out);
 		dom_refusal_free(why);

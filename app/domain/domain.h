@@ -67,6 +67,12 @@ typedef struct {
 
 void dom_events_add(dom_events *to, const dom_events *from);
 
+/* One operation, one transaction (operation.c): body runs under the retry
+ * policy (its transaction left open for the caller when defer_commit is
+ * set); the events it counted in *ev (may be NULL) are added to c->events
+ * only when it succeeded. Every dom_* change goes through here. */
+int dom_txn(dom_ctx *c, txn_body body, void *arg, const dom_events *ev);
+
 static inline txn_policy dom_policy(const dom_ctx *c)
 {
 	return (txn_policy){ c->cfg->retry_attempts, c->cfg->txn_budget_ms, c->defer_commit };

@@ -43,10 +43,7 @@ int dom_reserve(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
 	hold_op op = { c->cfg, cart_id, product_id, quantity, out, why, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, reserve_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+	int rc = dom_txn(c, reserve_body, &op, &op.ev);
 	return rc;
 }
 
@@ -79,9 +76,6 @@ int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t qua
 	memset(out, 0, sizeof *out);
 	dom_refusal unused;
 	hold_op op = { c->cfg, cart_id, product_id, quantity, out, &unused, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, release_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_events_add(&c->events, &op.ev);
+	int rc = dom_txn(c, release_body, &op, &op.ev);
 	return rc;
 }
