@@ -184,6 +184,9 @@ static void process_manager(text *t, scoreboard *sb)
 		put(t, "stockd_worker_restarts_total{cause=\"%s\"} %llu\n", causes[i], get(&sb->restarts[i]));
 	head(t, "stockd_requests_accepted_total", "counter", "Requests accepted by the workers.");
 	put(t, "stockd_requests_accepted_total %llu\n", get(&sb->accepted));
+	head(t, "stockd_fastcgi_connections_total", "counter",
+	     "FastCGI connections the workers took; below the requests when nginx keeps connections alive.");
+	put(t, "stockd_fastcgi_connections_total %llu\n", get(&sb->connections));
 	head(t, "stockd_slow_requests_total", "counter", "Requests slower than SLOW_REQUEST_MS.");
 	put(t, "stockd_slow_requests_total %llu\n", get(&sb->slow_requests));
 	head(t, "stockd_sweeps_total", "counter", "Sweeps of expired holds run.");

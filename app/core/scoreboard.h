@@ -43,6 +43,7 @@ typedef struct {
 	_Atomic uint64_t duration[SB_ROUTES][SB_MODES][SB_BUCKETS]; /* per bucket, not cumulative */
 	_Atomic uint64_t duration_us[SB_ROUTES][SB_MODES];
 	_Atomic uint64_t accepted, slow_requests;
+	_Atomic uint64_t connections; /* FastCGI connections taken; fewer than requests when nginx keeps them */
 	_Atomic int32_t active, max_active;
 	/* the migration plan's numbers */
 	_Atomic uint64_t cart_add[SB_MODES][ADD_RESULTS];

@@ -121,7 +121,7 @@ typedef enum { WAIT_REQUEST, WAIT_AGAIN, WAIT_STOP, WAIT_FAILED } wait_result;
  * signals are open from the check of child_stop through accept(): a stop
  * landing between the two dup2()s a dead socket over listen_fd (child.c),
  * so accept() fails at once instead of waiting. */
-static wait_result wait_new_connection(FCGX_Request *fr, int listen_fd, const sigset_t *blocked,
+static wait_result wait_new_connection(FCGX_Request *fr, int listen_fd, scoreboard *sb, const sigset_t *blocked,
 				       const sigset_t *waiting)
 {
 	if (sigprocmask(SIG_SETMASK, waiting, NULL) != 0)
@@ -137,6 +137,7 @@ static wait_result wait_new_connection(FCGX_Request *fr, int listen_fd, const si
 	if (conn >= 0) {
 		/* nginx has handed this connection over: it is answered even if a
 		 * stop came meanwhile (dropping it would be a 502). */
+		sb_add(&sb->connections, 1);
 		fr->ipcFd = conn;
 		fr->keepConnection = 1;
 		return WAIT_REQUEST;
@@ -220,7 +221,7 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 		atomic_store(&me->request_start_ms, 0);
 		atomic_store(&me->state, WORKER_IDLE);
 		wait_result w = fr.ipcFd >= 0 ? wait_kept_connection(&fr, &waiting)
-					      : wait_new_connection(&fr, listen_fd, &blocked, &waiting);
+					      : wait_new_connection(&fr, listen_fd, sb, &blocked, &waiting);
 		if (w == WAIT_AGAIN)
 			continue;
 		if (w == WAIT_STOP)

@@ -10,17 +10,21 @@ replaces it, counts it as a crash, and the service keeps answering.
 The module prints how many of the malformed inputs killed a worker.
 """
 
+import http.client
 import os
+import shutil
 import signal
 import socket
 import stat
 import struct
 import subprocess
+import tempfile
+import threading
 import time
 import uuid
 
 from lib import (STACK_DIR, StockdTest, app_pid, db_lock_product, get, make_product, metric, metrics, new_cart,
-                 wait_until, worker_pids)
+                 sighup_and_wait, wait_until, worker_pids)
 
 SOCK = os.path.join(STACK_DIR, "run", "stockd.sock")
 
@@ -516,6 +520,123 @@ class StopAfterMalformed(StockdTest):
         finally:
             wait_until(lambda: pool_whole(metrics()), 20, 0.2, "the pool whole again")
         self.assertEqual(deaf, [], "an idle worker waited with SIGTERM blocked")
+
+
+NGINX_KEEPALIVE = """
+%(user)s
+worker_processes 1;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log notice;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %(dir)s/body;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    proxy_temp_path %(dir)s/proxy;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    upstream app {
+        server unix:%(sock)s;
+        keepalive 2;
+    }
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param REQUEST_ID $request_id;
+            fastcgi_param STOCK_MODE stock;
+            fastcgi_keep_conn on;
+            fastcgi_pass app;
+        }
+    }
+}
+"""
+
+
+class NginxKeepAlive(StockdTest):
+    """A second nginx in front of the same app with upstream keepalive and fastcgi_keep_conn on: nginx keeps
+    its FastCGI connections and sends request after request on them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="nginx-keepalive-", dir=STACK_DIR)
+        os.chmod(cls.dir, 0o755)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        cls.port = s.getsockname()[1]
+        s.close()
+        # The stack's nginx runs its workers as a user that can reach the app socket: the same here.
+        with open(os.path.join(STACK_DIR, "nginx", "nginx.conf")) as f:
+            user = next((ln for ln in f.read().splitlines() if ln.startswith("user ")), "")
+        conf = os.path.join(cls.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_KEEPALIVE % {"user": user, "dir": cls.dir, "sock": SOCK, "port": cls.port})
+        subprocess.run(["nginx", "-p", cls.dir, "-c", conf], check=True, capture_output=True, timeout=30)
+        wait_until(lambda: os.path.exists(os.path.join(cls.dir, "nginx.pid")), 10, 0.1, "the keepalive nginx")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            with open(os.path.join(cls.dir, "nginx.pid")) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGQUIT)
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 20, 0.1, "the keepalive nginx to stop")
+        finally:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def get(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_requests_share_connections(self):
+        m0 = metrics()
+        for _ in range(40):
+            status, body = self.get("/healthz")
+            self.assertEqual(status, 200, body)
+        m1 = metrics()
+        requests = metric(m1, "stockd_requests_accepted_total") - metric(m0, "stockd_requests_accepted_total")
+        connections = (metric(m1, "stockd_fastcgi_connections_total")
+                       - metric(m0, "stockd_fastcgi_connections_total"))
+        # 40 through the keepalive nginx, plus the /metrics call that reads m1 (the stack's nginx does not
+        # keep connections). At most 2 kept connections, and that call's own.
+        self.assertGreaterEqual(requests, 41)
+        self.assertLessEqual(connections, 3, "requests %d over %d connections" % (requests, connections))
+
+    def test_reloads_under_load_on_kept_connections_drop_no_get(self):
+        pid = make_product(stock=5)["id"]
+        stop = threading.Event()
+        results, lock = [], threading.Lock()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    r = self.get("/api/products/%d" % pid)
+                except Exception as e:  # a dropped connection is a failure too
+                    r = (None, repr(e))
+                with lock:
+                    results.append(r)
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            # Each reload retires every worker: those holding a kept connection close it when idle, or
+            # after the request in hand.
+            for _ in range(2):
+                sighup_and_wait()
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        bad = [r for r in results if r[0] != 200]
+        self.assertGreater(len(results), 20)
+        self.assertEqual(bad, [], "%d of %d GETs failed across two reloads" % (len(bad), len(results)))
 
 
 def tearDownModule():
