@@ -29,7 +29,7 @@ static int is_stock_call(const api_ctx *c)
 		return 1;
 	case ROUTE_CART_ADD:
 	case ROUTE_CART_REMOVE:
-		return c->cmd.flag;
+		return c->cmd.moves_stock;
 	case ROUTE_CART_CHECKOUT:
 		return c->mode == MODE_STOCK;
 	default:

@@ -75,5 +75,5 @@ void api_stock_disabled(api_ctx *c)
 int api_no_input(api_ctx *c)
 {
 	(void)c;
-	return 0;
+	return API_GO_ON;
 }

@@ -146,7 +146,7 @@ static void database(text *t, scoreboard *sb)
 	head(t, "stockd_db_errors_total", "counter", "Lost connections and unexpected database errors.");
 	put(t, "stockd_db_errors_total %llu\n", get(&sb->db_errors));
 	head(t, "stockd_db_connects_total", "counter", "Database connections opened by workers (first and re-connects).");
-	put(t, "stockd_db_connects_total %llu\n", get(&sb->db_reconnects));
+	put(t, "stockd_db_connects_total %llu\n", get(&sb->db_connects));
 	head(t, "stockd_db_statement_duration_seconds", "histogram", "Round trip of one prepared statement.");
 	unsigned long long cum = 0;
 	for (int b = 0; b < SB_DB_BUCKETS; b++) {

@@ -53,7 +53,7 @@ typedef struct {
 	_Atomic int64_t holds_active_units, holds_active_rows; /* set by the sweeper */
 	_Atomic int64_t audit_problems, audit_last_ms, audit_runs; /* set by the sweeper */
 	/* database */
-	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_reconnects, db_errors;
+	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_connects, db_errors;
 	_Atomic uint64_t db_statements[SB_DB_BUCKETS], db_statement_us;
 	/* process manager */
 	_Atomic uint64_t restarts[RESTART_CAUSES];

@@ -238,7 +238,7 @@ static int remove_body(db *d, void *arg)
 		return product_refusal(d, op->product_id, DOM_ITEM_NOT_IN_CART);
 	if (cart.checked_out)
 		return DOM_CART_CLOSED;
-	int64_t removed = hold_release_amount(cart.line, op->quantity);
+	int64_t removed = hold_clamp_removal(cart.line, op->quantity);
 	size_t n = strlen(op->cart_id);
 	if (removed == cart.line) {
 		db_param p[] = { P_STR(op->cart_id, n), P_I64(op->product_id) };

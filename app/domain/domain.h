@@ -30,6 +30,7 @@ enum {
 	DOM_BELOW_RESERVED,
 	DOM_CODE_COUNT
 };
+_Static_assert(RC_DOM(DOM_CART_NOT_FOUND) && RC_DOM(DOM_CODE_COUNT - 1), "DOM_* in their range (core/result.h)");
 
 typedef enum { MODE_LEGACY = 0, MODE_STOCK = 1 } stock_mode;
 

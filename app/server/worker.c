@@ -56,7 +56,7 @@ static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, s
 	api_ctx ctx = { .req = &req, .resp = &resp, .dom = dom, .cfg = cfg, .sb = sb };
 	dom->stats = (txn_stats){ 0, 0 };
 	dom->events = (dom_events){ 0 };
-	uint64_t connects = db_reconnects(dom->db);
+	uint64_t connects = db_connects(dom->db);
 
 	api_dispatch(&ctx);
 	if (db_in_txn(dom->db)) {
@@ -71,7 +71,7 @@ static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, s
 	double ms = (double)(clock_mono_us() - start_us) / 1000.0;
 	db_stats dbs;
 	db_take_stats(dom->db, &dbs);
-	sb_add(&sb->db_reconnects, db_reconnects(dom->db) - connects);
+	sb_add(&sb->db_connects, db_connects(dom->db) - connects);
 	account_request(sb, &ctx, ms, &dbs);
 	if (resp.status >= 500)
 		log_warn("%s %s -> %d", req.method, route_name(ctx.route.id), resp.status);
@@ -206,7 +206,7 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 	 * database is down, requests answer 503 until it is back. */
 	if (db_ensure(d) != DB_OK)
 		log_warn("worker starts without a database: %s", db_error(d));
-	sb_add(&sb->db_reconnects, db_reconnects(d));
+	sb_add(&sb->db_connects, db_connects(d));
 	dom_ctx dom = { .db = d, .cfg = cfg };
 
 	FCGX_Request fr;

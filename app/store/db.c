@@ -58,7 +58,7 @@ void db_free(db *d)
 }
 
 bool db_connected(const db *d) { return d->conn != NULL; }
-uint64_t db_reconnects(const db *d) { return d->reconnects; }
+uint64_t db_connects(const db *d) { return d->reconnects; }
 unsigned db_errno(const db *d) { return d->last_errno; }
 const char *db_error(const db *d) { return d->last_error; }
 

@@ -10,11 +10,12 @@
  * older than that. */
 #define IDEM_TTL_MS (24LL * 3600 * 1000)
 enum {
-	IDEM_NEW = 1,      /* first time (or the old row expired / was abandoned): run it */
+	IDEM_NEW = 1001,   /* first time (or the old row expired / was abandoned): run it */
 	IDEM_REPLAY,       /* answered before: send *stored */
 	IDEM_MISMATCH,     /* same key, other body: 422 */
 	IDEM_BUSY,         /* the first request is still running: 409 */
 };
+_Static_assert(RC_IDEM(IDEM_NEW) && RC_IDEM(IDEM_BUSY), "IDEM_* in their range (core/result.h)");
 
 typedef struct {
 	int status;
