@@ -246,6 +246,10 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 		/* Closes the connection unless nginx asked to keep it. */
 		FCGX_Finish_r(&fr);
 		atomic_fetch_add_explicit(&me->requests, 1, memory_order_relaxed);
+		/* A stop already heard: this was the request nginx had written on a
+		 * kept connection before it; one, not every one that follows. */
+		if (child_stop)
+			break;
 		if (cfg->max_requests > 0 && ++served >= (uint64_t)cfg->max_requests) {
 			/* Recycle: bounded growth of anything a long life accumulates. */
 			status = WORKER_EXIT_RECYCLE;
