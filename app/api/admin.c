@@ -11,21 +11,21 @@ static int check_create(api_ctx *c)
 	api_cmd *m = &c->cmd;
 	if (field_string(c->body, "sku", 1, 64, &m->sku, &m->sku_len) != FIELD_OK) {
 		api_bad_field(c, "sku", "a string of 1 to 64 characters");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (field_string(c->body, "name", 1, 200, &m->name, &m->name_len) != FIELD_OK) {
 		api_bad_field(c, "name", "a string of 1 to 200 characters");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (field_int(c->body, "price_cents", 0, AMOUNT_MAX, &m->price_cents) != FIELD_OK) {
 		api_bad_field(c, "price_cents", "an integer from 0 to 1000000000000");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (field_int(c->body, "stock", 0, AMOUNT_MAX, &m->stock) != FIELD_OK) {
 		api_bad_field(c, "stock", "an integer from 0 to 1000000000000");
-		return -1;
+		return API_ANSWERED;
 	}
-	return 0;
+	return API_GO_ON;
 }
 
 static void run_create(api_ctx *c)
@@ -50,22 +50,22 @@ static int check_stock(api_ctx *c)
 	int has_delta = json_object_object_get_ex(c->body, "delta", NULL);
 	if (has_set == has_delta) {
 		api_bad_field(c, has_set ? "delta" : "set", "given alone: send exactly one of set or delta");
-		return -1;
+		return API_ANSWERED;
 	}
 	m->is_set = has_set;
 	if (has_set && field_int(c->body, "set", 0, AMOUNT_MAX, &m->value) != FIELD_OK) {
 		api_bad_field(c, "set", "an integer from 0 to 1000000000000");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (has_delta && field_int(c->body, "delta", -DELTA_MAX, DELTA_MAX, &m->value) != FIELD_OK) {
 		api_bad_field(c, "delta", "an integer from -1000000 to 1000000");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (!parse_product_id(c->route.param, c->route.param_len, &m->product_id)) {
 		api_fail(c, DOM_PRODUCT_NOT_FOUND, NULL);
-		return -1;
+		return API_ANSWERED;
 	}
-	return 0;
+	return API_GO_ON;
 }
 
 static void run_stock(api_ctx *c)

@@ -3,6 +3,8 @@
 #include <json-c/json.h>
 
 #include "core/config.h"
+#include "core/random.h"
+#include "core/result.h"
 #include "core/scoreboard.h"
 #include "domain/domain.h"
 #include "http/request.h"
@@ -18,9 +20,9 @@
  * set depends on the route. Strings point into the parsed body. */
 typedef struct {
 	const char *cart_id;
-	char path_cart_id[33];
+	char path_cart_id[CART_ID_LEN + 1];
 	int64_t product_id, quantity;
-	bool flag;                 /* decrease_stock / increase_stock */
+	bool moves_stock;          /* decrease_stock (add) / increase_stock (remove) */
 	const char *sku, *name;
 	size_t sku_len, name_len;
 	int64_t price_cents, stock;
@@ -43,12 +45,19 @@ typedef struct {
 	json_object *body; /* the parsed body of a write route; owned here */
 	api_cmd cmd;
 	bool replayed;     /* answered from a stored Idempotency-Key answer */
+	/* The domain's answer to this request: DOM_OK, the DOM_* refusal or
+	 * the DB_ERR_* that api_fail() answered. The accounting reads it. */
+	int result;
 } api_ctx;
+
+/* What a check did: API_GO_ON, or API_ANSWERED (it filled c->resp). */
+enum { API_GO_ON = 0, API_ANSWERED = 4001 };
+_Static_assert(RC_API(API_ANSWERED), "API_* in their range (core/result.h)");
 
 /* A route's handler in two halves, so that every check of the request's
  * shape (400) and mode (503) answers before anything touches the database
  * or an idempotency key:
- *   check: validate input into c->cmd; 0 to go on, or -1 having answered;
+ *   check: validate input into c->cmd; API_GO_ON, or API_ANSWERED;
  *   run:   existence (404), state (409) and the change, one transaction. */
 typedef struct {
 	int (*check)(api_ctx *c);

@@ -14,7 +14,7 @@ static void answer_cart(api_ctx *c, int status, cart_view *v)
 
 static void run_create(api_ctx *c)
 {
-	char id[33];
+	char id[CART_ID_LEN + 1];
 	int rc = dom_cart_create(c->dom, id);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
@@ -36,11 +36,11 @@ static int check_get(api_ctx *c)
 	/* A malformed id in a path is an unknown cart, never a 400. */
 	if (!valid_cart_id(c->route.param, c->route.param_len)) {
 		api_fail(c, DOM_CART_NOT_FOUND, NULL);
-		return -1;
+		return API_ANSWERED;
 	}
-	memcpy(c->cmd.path_cart_id, c->route.param, 32);
-	c->cmd.path_cart_id[32] = '\0';
-	return 0;
+	memcpy(c->cmd.path_cart_id, c->route.param, CART_ID_LEN);
+	c->cmd.path_cart_id[CART_ID_LEN] = '\0';
+	return API_GO_ON;
 }
 
 static void run_get(api_ctx *c)
@@ -58,7 +58,9 @@ const api_handler api_cart_get = { check_get, run_get };
 
 static int check_add(api_ctx *c)
 {
-	return need_cart_id(c) || need_product_id(c) || need_quantity(c, true) || opt_flag(c, "decrease_stock");
+	if (need_cart_id(c) || need_product_id(c) || need_quantity(c, true) || opt_moves_stock(c, "decrease_stock"))
+		return API_ANSWERED;
+	return API_GO_ON;
 }
 
 static void run_add(api_ctx *c)
@@ -66,7 +68,7 @@ static void run_add(api_ctx *c)
 	const api_cmd *m = &c->cmd;
 	cart_view v;
 	dom_refusal why;
-	int rc = dom_cart_add(c->dom, c->mode, m->cart_id, m->product_id, m->quantity, m->flag, &v, &why);
+	int rc = dom_cart_add(c->dom, c->mode, m->cart_id, m->product_id, m->quantity, m->moves_stock, &v, &why);
 	if (rc != DB_OK) {
 		api_fail(c, rc, &why);
 		dom_refusal_free(&why);
@@ -79,14 +81,16 @@ const api_handler api_cart_add = { check_add, run_add };
 
 static int check_remove(api_ctx *c)
 {
-	return need_cart_id(c) || need_product_id(c) || need_quantity(c, false) || opt_flag(c, "increase_stock");
+	if (need_cart_id(c) || need_product_id(c) || need_quantity(c, false) || opt_moves_stock(c, "increase_stock"))
+		return API_ANSWERED;
+	return API_GO_ON;
 }
 
 static void run_remove(api_ctx *c)
 {
 	const api_cmd *m = &c->cmd;
 	cart_view v;
-	int rc = dom_cart_remove(c->dom, c->mode, m->cart_id, m->product_id, m->quantity, m->flag, &v);
+	int rc = dom_cart_remove(c->dom, c->mode, m->cart_id, m->product_id, m->quantity, m->moves_stock, &v);
 	if (rc != DB_OK) {
 		api_fail(c, rc, NULL);
 		return;

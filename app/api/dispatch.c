@@ -27,37 +27,37 @@ static const api_handler *const handlers[ROUTE_COUNT] = {
 };
 
 /* The checks of the request's shape that come before any handler:
- * 413, 415, 400 (body, Idempotency-Key). 0 to go on. */
+ * 413, 415, 400 (body, Idempotency-Key). API_GO_ON or API_ANSWERED. */
 static int check_shape(api_ctx *c)
 {
 	const http_request *r = c->req;
 	if (r->body_status == BODY_TOO_LARGE) {
 		resp_error(c->resp, 413, "payload_too_large", "The body is larger than 65536 bytes.");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (r->body_status == BODY_BAD) {
 		resp_error_field(c->resp, "body", "The body is shorter than its Content-Length, or the length is malformed.");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (!route_is_write(c->route.id))
-		return 0;
+		return API_GO_ON;
 	if (r->body_len > 0 && http_check_json_type(r->content_type) != 0) {
 		resp_error(c->resp, 415, "unsupported_media_type", "Send the body as application/json in UTF-8.");
-		return -1;
+		return API_ANSWERED;
 	}
 	if (r->has_idempotency_key && !valid_idempotency_key(r->idempotency_key)) {
 		resp_error_field(c->resp, "Idempotency-Key", "Idempotency-Key must be 1 to 64 characters from 0x21 to 0x7E.");
-		return -1;
+		return API_ANSWERED;
 	}
 	/* Creating a cart takes no input: an empty body is fine. */
 	if (c->route.id == ROUTE_CART_CREATE && r->body_len == 0)
-		return 0;
+		return API_GO_ON;
 	c->body = parse_json_object(r->body, r->body_len);
 	if (c->body == NULL) {
 		resp_error_field(c->resp, "body", "The body must be a JSON object.");
-		return -1;
+		return API_ANSWERED;
 	}
-	return 0;
+	return API_GO_ON;
 }
 
 /* One run of the handler for dom_idempotent(), from a fresh response each
@@ -164,7 +164,7 @@ void api_dispatch(api_ctx *c)
 						  : "Operator routes need the admin token.");
 		return;
 	}
-	if (check_shape(c) != 0 || handlers[c->route.id]->check(c) != 0)
+	if (check_shape(c) != API_GO_ON || handlers[c->route.id]->check(c) != API_GO_ON)
 		return;
 	if (route_is_write(c->route.id) && c->req->has_idempotency_key)
 		run_idempotent(c);

@@ -25,6 +25,7 @@ static const outcome outcomes[DOM_CODE_COUNT] = {
 
 void api_fail(api_ctx *c, int rc, const dom_refusal *why)
 {
+	c->result = rc;
 	if (rc > 0 && rc < DOM_CODE_COUNT && outcomes[rc].code != NULL) {
 		const outcome *o = &outcomes[rc];
 		json_object *err = resp_error(c->resp, o->status, o->code, o->message);
@@ -88,5 +89,5 @@ void api_stock_disabled(api_ctx *c)
 int api_no_input(api_ctx *c)
 {
 	(void)c;
-	return 0;
+	return API_GO_ON;
 }

@@ -5,11 +5,12 @@
 #include "api/api.h"
 
 /* Body fields the cart and stock routes share, read into c->cmd. Each
- * returns 0, or -1 after answering 400 invalid_request naming the field. */
+ * returns API_GO_ON, or API_ANSWERED after answering 400 invalid_request
+ * naming the field. */
 int need_cart_id(api_ctx *c);
 int need_product_id(api_ctx *c);
 /* required: missing is an error; otherwise missing leaves quantity 0. */
 int need_quantity(api_ctx *c, bool required);
-int opt_flag(api_ctx *c, const char *name);
+int opt_moves_stock(api_ctx *c, const char *name);
 
 #endif

@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "store/session.h"
 
 static void run_healthz(api_ctx *c)
 {
@@ -11,7 +12,7 @@ const api_handler api_healthz = { api_no_input, run_healthz };
 
 static void run_readyz(api_ctx *c)
 {
-	if (db_simple(c->dom->db, "DO 1") != DB_OK) {
+	if (db_ping(c->dom->db) != DB_OK) {
 		api_fail(c, DB_ERR_GONE, NULL);
 		return;
 	}

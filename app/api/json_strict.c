@@ -1,4 +1,5 @@
 #include "api/json_strict.h"
+#include "core/utf8.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -82,26 +83,9 @@ static long hex4(scan *s)
  * no surrogates, at most U+10FFFF. */
 static bool utf8_seq(scan *s)
 {
-	unsigned char c = *s->p;
-	size_t n;
 	uint32_t cp;
-	if ((c & 0xe0) == 0xc0)
-		n = 2, cp = c & 0x1f;
-	else if ((c & 0xf0) == 0xe0)
-		n = 3, cp = c & 0x0f;
-	else if ((c & 0xf8) == 0xf0)
-		n = 4, cp = c & 0x07;
-	else
-		return false;
-	if ((size_t)(s->end - s->p) < n)
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		if ((s->p[i] & 0xc0) != 0x80)
-			return false;
-		cp = (cp << 6) | (s->p[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+	size_t n = utf8_decode((const unsigned char *)s->p, (size_t)(s->end - s->p), &cp);
+	if (n == 0)
 		return false;
 	s->p += n;
 	return true;

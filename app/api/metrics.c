@@ -47,6 +47,10 @@ static unsigned long long get(_Atomic uint64_t *c)
 	return (unsigned long long)sb_get(c);
 }
 
+/* Every route, and "no route matched", has its row of counters. */
+_Static_assert(ROUTE_SLOTS <= SB_ROUTES, "a scoreboard row for every route slot");
+_Static_assert(MODE_LEGACY == 0 && MODE_STOCK == 1 && SB_MODES == 2, "scoreboard mode index is stock_mode");
+
 static void requests(text *t, scoreboard *sb)
 {
 	head(t, "stockd_requests_total", "counter", "Requests answered, by route, method, mode and status.");
@@ -90,7 +94,8 @@ static void requests(text *t, scoreboard *sb)
 
 static void migration_plan(text *t, scoreboard *sb)
 {
-	static const char *results[ADD_RESULTS] = { "ok", "insufficient_stock", "error" };
+	static const char *results[] = { "ok", "insufficient_stock", "error" };
+	_Static_assert(sizeof results / sizeof results[0] == ADD_RESULTS, "a name per cart_add result");
 	head(t, "stockd_cart_add_total", "counter", "Add-to-cart attempts, by mode and result.");
 	for (int m = 0; m < SB_MODES; m++)
 		for (int r = 0; r < ADD_RESULTS; r++)
@@ -103,7 +108,8 @@ static void migration_plan(text *t, scoreboard *sb)
 		put(t, "stockd_stock_api_requests_total{mode=\"%s\",result=\"failure\"} %llu\n", modes[m],
 		    get(&sb->stock_api[m][1]));
 	}
-	static const char *events[HOLD_EVENTS] = { "created", "released", "expired_sweep", "expired_lazy", "converted" };
+	static const char *events[] = { "created", "released", "expired_sweep", "expired_lazy", "converted" };
+	_Static_assert(sizeof events / sizeof events[0] == HOLD_EVENTS, "a name per hold event");
 	head(t, "stockd_hold_units_total", "counter",
 	     "Units of stock held, released, reclaimed after expiry (by the sweep or lazily), sold from a hold.");
 	for (int m = 0; m < SB_MODES; m++)
@@ -140,7 +146,7 @@ static void database(text *t, scoreboard *sb)
 	head(t, "stockd_db_errors_total", "counter", "Lost connections and unexpected database errors.");
 	put(t, "stockd_db_errors_total %llu\n", get(&sb->db_errors));
 	head(t, "stockd_db_connects_total", "counter", "Database connections opened by workers (first and re-connects).");
-	put(t, "stockd_db_connects_total %llu\n", get(&sb->db_reconnects));
+	put(t, "stockd_db_connects_total %llu\n", get(&sb->db_connects));
 	head(t, "stockd_db_statement_duration_seconds", "histogram", "Round trip of one prepared statement.");
 	unsigned long long cum = 0;
 	for (int b = 0; b < SB_DB_BUCKETS; b++) {
@@ -171,12 +177,16 @@ static void process_manager(text *t, scoreboard *sb)
 	put(t, "stockd_workers_idle %d\n", idle);
 	head(t, "stockd_max_active_requests", "gauge", "Most requests in progress at once since the master started.");
 	put(t, "stockd_max_active_requests %d\n", atomic_load(&sb->max_active));
-	static const char *causes[RESTART_CAUSES] = { "crash", "recycle", "timeout" };
+	static const char *causes[] = { "crash", "recycle", "timeout" };
+	_Static_assert(sizeof causes / sizeof causes[0] == RESTART_CAUSES, "a name per restart cause");
 	head(t, "stockd_worker_restarts_total", "counter", "Workers replaced, by cause.");
 	for (int i = 0; i < RESTART_CAUSES; i++)
 		put(t, "stockd_worker_restarts_total{cause=\"%s\"} %llu\n", causes[i], get(&sb->restarts[i]));
 	head(t, "stockd_requests_accepted_total", "counter", "Requests accepted by the workers.");
 	put(t, "stockd_requests_accepted_total %llu\n", get(&sb->accepted));
+	head(t, "stockd_fastcgi_connections_total", "counter",
+	     "FastCGI connections the workers took; below the requests when nginx keeps connections alive.");
+	put(t, "stockd_fastcgi_connections_total %llu\n", get(&sb->connections));
 	head(t, "stockd_slow_requests_total", "counter", "Requests slower than SLOW_REQUEST_MS.");
 	put(t, "stockd_slow_requests_total %llu\n", get(&sb->slow_requests));
 	head(t, "stockd_sweeps_total", "counter", "Sweeps of expired holds run.");

@@ -8,9 +8,9 @@ static int check_get(api_ctx *c)
 	/* A malformed id in a path is an unknown product, never a 400. */
 	if (!parse_product_id(c->route.param, c->route.param_len, &c->cmd.product_id)) {
 		api_fail(c, DOM_PRODUCT_NOT_FOUND, NULL);
-		return -1;
+		return API_ANSWERED;
 	}
-	return 0;
+	return API_GO_ON;
 }
 
 static void run_get(api_ctx *c)

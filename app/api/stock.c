@@ -9,10 +9,10 @@ static int check_list(api_ctx *c)
 	int n = parse_id_list(c->req->query, "ids", c->cmd.ids, STOCK_LIST_MAX);
 	if (n <= 0) {
 		api_bad_field(c, "ids", "a comma-separated list of 1 to 100 product ids");
-		return -1;
+		return API_ANSWERED;
 	}
 	c->cmd.nids = (size_t)n;
-	return 0;
+	return API_GO_ON;
 }
 
 static void run_list(api_ctx *c)
@@ -47,12 +47,12 @@ const api_handler api_stock_list = { check_list, run_list };
 static int check_hold(api_ctx *c, bool quantity_required)
 {
 	if (need_cart_id(c) || need_product_id(c) || need_quantity(c, quantity_required))
-		return -1;
+		return API_ANSWERED;
 	if (c->mode != MODE_STOCK) {
 		api_stock_disabled(c);
-		return -1;
+		return API_ANSWERED;
 	}
-	return 0;
+	return API_GO_ON;
 }
 
 static int check_reserve(api_ctx *c)

@@ -1,4 +1,6 @@
 #include "api/validate.h"
+#include "core/random.h"
+#include "core/utf8.h"
 
 #include "api/json_strict.h"
 
@@ -34,9 +36,9 @@ bad:
 
 bool valid_cart_id(const char *s, size_t len)
 {
-	if (len != 32)
+	if (len != CART_ID_LEN)
 		return false;
-	for (size_t i = 0; i < 32; i++)
+	for (size_t i = 0; i < CART_ID_LEN; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;
@@ -72,31 +74,9 @@ long utf8_chars(const char *s, size_t len)
 	long chars = 0;
 	size_t i = 0;
 	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n;
 		uint32_t cp;
-		if (c < 0x80) {
-			n = 1, cp = c;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 2, cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 3, cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 4, cp = c & 0x07;
-		} else {
-			return -1;
-		}
-		if (i + n > len)
-			return -1;
-		for (size_t k = 1; k < n; k++) {
-			unsigned char cc = (unsigned char)s[i + k];
-			if ((cc & 0xc0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (cc & 0x3f);
-		}
-		/* No overlong forms, no surrogates, nothing past U+10FFFF. */
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+		if (n == 0)
 			return -1;
 		i += n;
 		chars++;

@@ -6,10 +6,13 @@
 
 #include <json-c/json.h>
 
+#include "core/result.h"
+
 /* Input validation, pure: every check the contract names, each unit
  * tested. Field getters return FIELD_OK, FIELD_MISSING (absent; the caller
  * decides whether that is allowed) or FIELD_BAD. */
-enum { FIELD_OK = 0, FIELD_MISSING = 1, FIELD_BAD = -1 };
+enum { FIELD_OK = 0, FIELD_MISSING = 3001, FIELD_BAD };
+_Static_assert(RC_FIELD(FIELD_MISSING) && RC_FIELD(FIELD_BAD), "FIELD_* in their range (core/result.h)");
 
 #define QUANTITY_MAX 1000
 

@@ -29,7 +29,7 @@ static const key_def keys[] = {
 	LONG_KEY("STOCK_RESERVATION_TIMEOUT", reservation_timeout_ms, 1, 7L * 24 * 3600 * 1000),
 	LONG_KEY("RETRY_ATTEMPTS", retry_attempts, 0, 10),
 	LONG_KEY("SWEEP_INTERVAL", sweep_interval_ms, 100, 3600 * 1000),
-	LONG_KEY("WORKERS", workers, 1, 256),
+	LONG_KEY("WORKERS", workers, 1, CONFIG_WORKERS_MAX),
 	LONG_KEY("MAX_HOLD_PER_PRODUCT", max_hold_per_product, 1, 1000),
 	LONG_KEY("MAX_CART_LINES", max_cart_lines, 1, 10000),
 	LONG_KEY("MAX_REQUESTS", max_requests, 0, 1000000000),

@@ -3,6 +3,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The largest WORKERS accepted; the scoreboard sizes itself from it. */
+#define CONFIG_WORKERS_MAX 256
+
 /* Per-process configuration. Precedence: environment over the conf file over
  * the defaults below. The master loads it at start and on SIGHUP; workers get
  * their copy by fork and never change it. */

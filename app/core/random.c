@@ -19,7 +19,7 @@ int random_bytes(void *buf, size_t len)
 	return 0;
 }
 
-int random_cart_id(char out[33])
+int random_cart_id(char out[CART_ID_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[16];

@@ -5,8 +5,10 @@
 
 /* Fill buf from the OS random source; 0 on success, -1 on failure. */
 int random_bytes(void *buf, size_t len);
-/* A new cart id: 128 random bits as 32 lowercase hex characters + NUL. */
-int random_cart_id(char out[33]);
+/* A cart id: 128 random bits as CART_ID_LEN lowercase hex characters. */
+#define CART_ID_LEN 32
+/* A new cart id + NUL. */
+int random_cart_id(char out[CART_ID_LEN + 1]);
 /* A uniform-ish value in [0, bound) for jitter; not for secrets. */
 uint32_t random_below(uint32_t bound);
 

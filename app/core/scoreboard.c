@@ -3,11 +3,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static const int counted[SB_STATUSES - 1] = { 200, 201, 400, 403, 404, 405, 409, 413,
-					      415, 422, 429, 500, 502, 503, 504 };
+/* Each table fills its slots but the last (the catch-all: other statuses,
+ * +Inf): an entry too few would leave a slot reading 0, one too many would
+ * not compile. */
+static const int counted[] = { 200, 201, 400, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503, 504 };
+_Static_assert(sizeof counted / sizeof counted[0] == SB_STATUSES - 1, "one status per slot but the last");
 
-static const double bucket_le[SB_BUCKETS - 1] = { 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10000 };
-static const double db_bucket_le[SB_DB_BUCKETS - 1] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 100, 1000 };
+static const double bucket_le[] = { 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10000 };
+_Static_assert(sizeof bucket_le / sizeof bucket_le[0] == SB_BUCKETS - 1, "one bound per bucket but +Inf");
+static const double db_bucket_le[] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 100, 1000 };
+_Static_assert(sizeof db_bucket_le / sizeof db_bucket_le[0] == SB_DB_BUCKETS - 1, "one bound per bucket but +Inf");
 
 scoreboard *scoreboard_create(void)
 {

@@ -4,12 +4,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/config.h"
+
 /* Shared memory created by the master before fork (MAP_SHARED|ANONYMOUS):
  * per-worker state and every counter /metrics and /status show. Workers
  * update it with relaxed atomics, no locks on the request path; it outlives
  * every worker, so no counter goes down when one dies or recycles. */
 
-#define SB_MAX_WORKERS 256
+#define SB_MAX_WORKERS 257
+/* A reload runs WORKERS + 1 workers for a while (new before old), one slot
+ * each: with WORKERS at its maximum and no spare slot, the new worker could
+ * never start and the reload would never end. */
+_Static_assert(SB_MAX_WORKERS >= CONFIG_WORKERS_MAX + 1, "a slot for every worker of a reload at WORKERS max");
 #define SB_ROUTES 32
 #define SB_STATUSES 16
 #define SB_MODES 2      /* legacy, stock */
@@ -37,6 +43,7 @@ typedef struct {
 	_Atomic uint64_t duration[SB_ROUTES][SB_MODES][SB_BUCKETS]; /* per bucket, not cumulative */
 	_Atomic uint64_t duration_us[SB_ROUTES][SB_MODES];
 	_Atomic uint64_t accepted, slow_requests;
+	_Atomic uint64_t connections; /* FastCGI connections taken; fewer than requests when nginx keeps them */
 	_Atomic int32_t active, max_active;
 	/* the migration plan's numbers */
 	_Atomic uint64_t cart_add[SB_MODES][ADD_RESULTS];
@@ -46,7 +53,7 @@ typedef struct {
 	_Atomic int64_t holds_active_units, holds_active_rows; /* set by the sweeper */
 	_Atomic int64_t audit_problems, audit_last_ms, audit_runs; /* set by the sweeper */
 	/* database */
-	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_reconnects, db_errors;
+	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_connects, db_errors;
 	_Atomic uint64_t db_statements[SB_DB_BUCKETS], db_statement_us;
 	/* process manager */
 	_Atomic uint64_t restarts[RESTART_CAUSES];

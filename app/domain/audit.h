@@ -10,7 +10,7 @@ typedef struct {
 	int invariant;        /* the contract's number for it */
 	const char *code;     /* static string */
 	int64_t product_id;   /* 0 if not about a product */
-	char cart_id[33];     /* "" if not about a cart */
+	char cart_id[CART_ID_LEN + 1];     /* "" if not about a cart */
 	int64_t expected, actual;
 } audit_problem;
 

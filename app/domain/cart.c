@@ -86,17 +86,14 @@ static int create_body(db *d, void *arg)
 	return db_exec(d, SQL_CART_INSERT, p, 1, NULL);
 }
 
-int dom_cart_create(dom_ctx *c, char id_out[33])
+int dom_cart_create(dom_ctx *c, char id_out[CART_ID_LEN + 1])
 {
 	if (random_cart_id(id_out) != 0)
 		return DB_ERR_OTHER;
 	/* A transaction for one statement: so that, like every other change,
 	 * it can commit together with an idempotent answer. */
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, create_body, id_out, &c->stats);
-	if (rc == DB_OK)
-		dom_count(c, &(dom_events){ .carts_created = 1 });
-	return rc;
+	dom_events made = { .carts_created = 1 };
+	return dom_txn(c, create_body, id_out, &made);
 }
 
 static int by_product(const void *a, const void *b)
@@ -157,6 +154,7 @@ static void cart_view_set_hold(cart_view *v, int64_t product_id, int64_t reserve
 
 int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
 	memset(out, 0, sizeof *out);
 	size_t n = strlen(cart_id);
 	int64_t now = clock_now_ms();
@@ -240,14 +238,13 @@ static int add_body(db *d, void *arg)
 int dom_cart_add(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
 		 int64_t quantity, bool decrease_stock, cart_view *out, dom_refusal *why)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity > 0);
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
 	line_op op = { c->cfg, mode, cart_id, product_id, quantity, decrease_stock, out, why, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, add_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_count(c, &op.ev);
-	else
+	int rc = dom_txn(c, add_body, &op, &op.ev);
+	if (rc != DB_OK)
 		cart_view_free(out);
 	return rc;
 }
@@ -267,7 +264,7 @@ static int remove_body(db *d, void *arg)
 		return product_refusal(d, op->product_id, DOM_ITEM_NOT_IN_CART);
 	if (cart.checked_out)
 		return DOM_CART_CLOSED;
-	int64_t removed = hold_release_amount(cart.line, op->quantity);
+	int64_t removed = hold_clamp_removal(cart.line, op->quantity);
 	size_t n = strlen(op->cart_id);
 	if (removed == cart.line) {
 		db_param p[] = { P_STR(op->cart_id, n), P_I64(op->product_id) };
@@ -297,14 +294,13 @@ static int remove_body(db *d, void *arg)
 int dom_cart_remove(dom_ctx *c, stock_mode mode, const char *cart_id, int64_t product_id,
 		    int64_t quantity, bool increase_stock, cart_view *out)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity >= 0);
 	dom_refusal unused;
 	memset(out, 0, sizeof *out);
 	line_op op = { c->cfg, mode, cart_id, product_id, quantity, increase_stock, out, &unused, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, remove_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_count(c, &op.ev);
-	else
+	int rc = dom_txn(c, remove_body, &op, &op.ev);
+	if (rc != DB_OK)
 		cart_view_free(out);
 	return rc;
 }

@@ -214,13 +214,11 @@ done:
 
 int dom_checkout(dom_ctx *c, const char *cart_id, order *out, bool *repeated, dom_refusal *why)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
 	memset(out, 0, sizeof *out);
 	memset(why, 0, sizeof *why);
 	checkout_op op = { cart_id, out, repeated, why, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, checkout_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_count(c, &op.ev);
+	int rc = dom_txn(c, checkout_body, &op, &op.ev);
 	if (rc != DB_OK && rc != DOM_INSUFFICIENT_STOCK) {
 		order_free(out);
 		dom_refusal_free(why);

@@ -3,8 +3,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/config.h"
+#include "core/random.h"
 #include "store/db.h"
 #include "store/idempotency.h"
 #include "store/txn.h"
@@ -30,8 +32,23 @@ enum {
 	DOM_ORDER_TOO_LARGE,
 	DOM_CODE_COUNT
 };
+_Static_assert(RC_DOM(DOM_CART_NOT_FOUND) && RC_DOM(DOM_CODE_COUNT - 1), "DOM_* in their range (core/result.h)");
 
 typedef enum { MODE_LEGACY = 0, MODE_STOCK = 1 } stock_mode;
+
+/* The domain's preconditions, checked at its entry points (SQLite's habit).
+ * The api validates its input before calling, so a failure is a bug in the
+ * caller: the process stops (logged, abort) before a bad length reaches a
+ * fixed buffer or a bad value reaches a transaction. Always on: the checks
+ * cost nothing next to a round trip to the database. */
+_Noreturn void dom_precondition_failed(const char *what, const char *func);
+#define DOM_REQUIRE(cond)                                              \
+	do {                                                           \
+		if (!(cond))                                           \
+			dom_precondition_failed(#cond, __func__);      \
+	} while (0)
+/* A cart id as the domain stores it: CART_ID_LEN characters and a NUL. */
+#define DOM_CART_ID_OK(id) ((id) != NULL && strnlen((id), CART_ID_LEN + 1) == CART_ID_LEN)
 
 /* What committed operations did, for the metrics: units of stock held,
  * released, reclaimed after expiry, sold from a hold; carts made and
@@ -58,6 +75,12 @@ void dom_events_add(dom_events *to, const dom_events *from);
  * with defer_commit, staged until the caller's COMMIT. */
 void dom_count(dom_ctx *c, const dom_events *ev);
 
+/* One operation, one transaction (operation.c): body runs under the retry
+ * policy (its transaction left open for the caller when defer_commit is
+ * set); the events it counted in *ev (may be NULL) are counted only when
+ * it succeeded, through dom_count (staged until the caller's COMMIT). Every dom_* change goes through here. */
+int dom_txn(dom_ctx *c, txn_body body, void *arg, const dom_events *ev);
+
 static inline txn_policy dom_policy(const dom_ctx *c)
 {
 	return (txn_policy){ c->cfg->retry_attempts, c->cfg->txn_budget_ms, c->defer_commit };
@@ -78,7 +101,7 @@ typedef struct {
 } cart_item;
 
 typedef struct {
-	char id[33];
+	char id[CART_ID_LEN + 1];
 	bool checked_out;
 	size_t nitems;
 	cart_item *items; /* owned; cart_view_free() */
@@ -94,7 +117,7 @@ typedef struct {
 
 typedef struct {
 	int64_t order_id, total_cents;
-	char cart_id[33];
+	char cart_id[CART_ID_LEN + 1];
 	size_t nlines;
 	order_line *lines; /* owned; order_free() */
 } order;
@@ -129,7 +152,7 @@ int dom_product_create(dom_ctx *c, const char *sku, size_t sku_len, const char *
 int dom_product_stock(dom_ctx *c, int64_t id, bool is_set, int64_t value, product *out);
 
 /* cart.c */
-int dom_cart_create(dom_ctx *c, char id_out[33]);
+int dom_cart_create(dom_ctx *c, char id_out[CART_ID_LEN + 1]);
 int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out);
 /* add and remove fill *out with the cart as their transaction left it (read
  * inside it, so a success is never followed by a failed read). */

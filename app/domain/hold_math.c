@@ -11,10 +11,10 @@ int hold_can_take(int64_t held, int64_t quantity, int64_t available, int64_t max
 	return DOM_OK;
 }
 
-int64_t hold_release_amount(int64_t held, int64_t requested)
+int64_t hold_clamp_removal(int64_t have, int64_t requested)
 {
-	if (requested <= 0 || requested > held)
-		return held;
+	if (requested <= 0 || requested > have)
+		return have;
 	return requested;
 }
 

@@ -11,9 +11,10 @@
  * limit, whatever the stock). */
 int hold_can_take(int64_t held, int64_t quantity, int64_t available, int64_t max_hold);
 
-/* Units released when `requested` are released from `held`
- * (requested 0 = all of it): never more than is held. */
-int64_t hold_release_amount(int64_t held, int64_t requested);
+/* Units taken away when `requested` are asked from `have` (requested 0 =
+ * all of it): never more than there is. Clamps a hold's release and a
+ * cart line's removal alike. */
+int64_t hold_clamp_removal(int64_t have, int64_t requested);
 
 /* One product at checkout. */
 typedef struct {

@@ -63,7 +63,7 @@ int hold_give_back(db *d, const char *cart_id, int64_t product_id, int64_t quant
 	int rc = lock_product(d, product_id, cart_id, now_ms, &lp);
 	if (rc != DB_OK)
 		return rc;
-	int64_t released = hold_release_amount(lp.held, quantity);
+	int64_t released = hold_clamp_removal(lp.held, quantity);
 	if (released > 0) {
 		rc = hold_write(d, cart_id, product_id, lp.held - released, lp.held_until);
 		if (rc == DB_OK)

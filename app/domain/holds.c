@@ -38,13 +38,12 @@ static int reserve_body(db *d, void *arg)
 int dom_reserve(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t quantity,
 		hold_state *out, dom_refusal *why)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity > 0);
 	memset(why, 0, sizeof *why);
 	memset(out, 0, sizeof *out);
 	hold_op op = { c->cfg, cart_id, product_id, quantity, out, why, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, reserve_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_count(c, &op.ev);
+	int rc = dom_txn(c, reserve_body, &op, &op.ev);
 	return rc;
 }
 
@@ -72,12 +71,11 @@ static int release_body(db *d, void *arg)
 int dom_release(dom_ctx *c, const char *cart_id, int64_t product_id, int64_t quantity,
 		hold_state *out)
 {
+	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
+	DOM_REQUIRE(product_id > 0 && quantity >= 0);
 	memset(out, 0, sizeof *out);
 	dom_refusal unused;
 	hold_op op = { c->cfg, cart_id, product_id, quantity, out, &unused, { 0 } };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, release_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_count(c, &op.ev);
+	int rc = dom_txn(c, release_body, &op, &op.ev);
 	return rc;
 }

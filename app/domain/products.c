@@ -131,7 +131,7 @@ typedef struct {
 	bool is_set;
 	int64_t id, value;
 	product *out;
-	int64_t expired;
+	dom_events ev; /* holds found expired on the locked product */
 } product_op;
 
 static int create_body(db *d, void *arg)
@@ -161,8 +161,7 @@ int dom_product_create(dom_ctx *c, const char *sku, size_t sku_len, const char *
 	memset(out, 0, sizeof *out);
 	product_op op = { .sku = sku, .name = name, .sku_len = sku_len, .name_len = name_len,
 			  .price_cents = price_cents, .stock = stock, .out = out };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, create_body, &op, &c->stats);
+	int rc = dom_txn(c, create_body, &op, NULL);
 	if (rc != DB_OK)
 		product_free(out);
 	return rc;
@@ -176,7 +175,7 @@ static int stock_body(db *d, void *arg)
 	int rc = lock_product(d, op->id, NULL, clock_now_ms(), &lp);
 	if (rc != DB_OK)
 		return rc;
-	op->expired = lp.expired_reclaimed;
+	op->ev.expired = lp.expired_reclaimed;
 	int64_t next = op->is_set ? op->value : lp.stock + op->value;
 	/* Held units are promised to shoppers: stock may not drop below them. */
 	if (next < lp.reserved || next < 0)
@@ -198,11 +197,8 @@ int dom_product_stock(dom_ctx *c, int64_t id, bool is_set, int64_t value, produc
 {
 	memset(out, 0, sizeof *out);
 	product_op op = { .id = id, .is_set = is_set, .value = value, .out = out };
-	txn_policy pol = dom_policy(c);
-	int rc = txn_run(c->db, &pol, stock_body, &op, &c->stats);
-	if (rc == DB_OK)
-		dom_count(c, &(dom_events){ .expired = op.expired });
-	else
+	int rc = dom_txn(c, stock_body, &op, &op.ev);
+	if (rc != DB_OK)
 		product_free(out);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "domain/domain.h"
 #include "domain/locking.h"
+#include "store/idempotency.h"
 
 #define SWEEP_PAGE 500 /* the LIMIT of SQL_EXPIRED_PRODUCTS */
 
@@ -46,7 +47,7 @@ static long sweep_page(dom_ctx *c, int64_t now_ms, int64_t *after, void (*on_rec
 		return rc;
 	txn_policy pol = dom_policy(c);
 	long n = (long)r.nrows;
-	uint64_t conn = db_reconnects(c->db);
+	uint64_t conn = db_connects(c->db);
 	for (size_t i = 0; i < r.nrows; i++) {
 		reclaim_op op = { db_at(&r, i, 0)->i, now_ms, 0 };
 		*after = op.product_id;
@@ -67,7 +68,7 @@ static long sweep_page(dom_ctx *c, int64_t now_ms, int64_t *after, void (*on_rec
 		 * BEGIN found the connection dead and txn_run reconnected): the
 		 * sweeper's named lock went with the old one. Either way stop, so
 		 * that the sweeper takes the lock again before sweeping on. */
-		if (!db_connected(c->db) || db_reconnects(c->db) != conn) {
+		if (!db_connected(c->db) || db_connects(c->db) != conn) {
 			log_warn("sweep: the database connection was lost or replaced; the round stops here");
 			n = DB_ERR_GONE;
 			break;

@@ -4,6 +4,8 @@
 
 #include <fcgiapp.h>
 
+#include "core/result.h"
+
 /* Bodies larger than this are refused with 413 (contract: 64 KiB). */
 #define HTTP_MAX_BODY 65536
 /* Bytes drained from a refused body, so nginx is never cut off mid-send;
@@ -33,8 +35,9 @@ typedef struct {
 	int body_status;            /* BODY_* from reading it */
 } http_request;
 
-/* Outcome of reading the body. */
-enum { BODY_OK = 0, BODY_TOO_LARGE = 413, BODY_BAD = 400 };
+/* Outcome of reading the body (the api answers 413 and 400 for them). */
+enum { BODY_OK = 0, BODY_TOO_LARGE = 2001, BODY_BAD };
+_Static_assert(RC_BODY(BODY_TOO_LARGE) && RC_BODY(BODY_BAD), "BODY_* in their range (core/result.h)");
 
 void http_request_init(http_request *r, FCGX_Request *fr);
 /* Reads the body per CONTENT_LENGTH: BODY_OK, BODY_TOO_LARGE or BODY_BAD

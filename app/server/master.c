@@ -35,9 +35,6 @@ typedef struct {
 /* A child that dies younger than this counts towards crash-loop back-off. */
 #define YOUNG_DEATH_MS 2000
 #define BACKOFF_MAX_MS 5000
-/* How often stop signals are repeated: closes the window where a worker
- * checked its flag and is just entering accept(). */
-#define RESIGNAL_MS 200
 
 typedef struct {
 	stk_config *cfg;
@@ -49,7 +46,7 @@ typedef struct {
 	int crash_streak;
 	int64_t next_spawn_ms;  /* crash-loop back-off: no spawn before this */
 	int stopping;
-	int64_t stop_deadline_ms, last_signal_ms;
+	int64_t stop_deadline_ms;
 	/* Binary upgrade (SIGUSR2), the nginx way: this master execs the new
 	 * binary with the listening socket; the new master, once its workers
 	 * accept, tells this one to drain and exit. */
@@ -75,7 +72,8 @@ static pid_t spawn(master *m, int slot, child_kind kind)
 		return -1;
 	}
 	if (pid == 0) {
-		child_signals_setup(master_pid);
+		if (child_signals_setup(master_pid) != 0)
+			_exit(WORKER_EXIT_FAILED);
 		int status = kind == KIND_WORKER ? worker_run(m->cfg, m->listen_fd, m->sb, slot)
 						 : sweeper_run(m->cfg, m->sb);
 		_exit(status);
@@ -285,47 +283,23 @@ static void begin_stop(master *m)
 	if (!m->handed_over && m->successor == 0)
 		notify_systemd("STOPPING=1");
 	m->stop_deadline_ms = clock_mono_ms() + m->cfg->stop_timeout_ms;
-	m->last_signal_ms = 0;
 	log_info("stopping: in-flight requests finish, then the workers exit");
-}
-
-/* During a stop: repeat TERM to catch workers entering accept(), then KILL
- * what is left at the deadline. */
-static void drive_stop(master *m)
-{
-	int64_t now = clock_mono_ms();
-	if (now >= m->stop_deadline_ms) {
-		signal_children(m, SIGKILL);
-		return;
-	}
-	if (now - m->last_signal_ms >= RESIGNAL_MS) {
-		for (int i = 0; i < MAX_CHILDREN; i++) {
-			child *c = &m->children[i];
-			if (c->pid == 0)
-				continue;
-			c->retiring = 1;
-			/* Busy workers already have the signal pending; idle ones
-			 * may have missed it on their way into accept(). */
-			if (i == SWEEPER_SLOT || atomic_load(&m->sb->workers[i].state) != WORKER_BUSY ||
-			    m->last_signal_ms == 0)
-				kill(c->pid, SIGTERM);
-		}
-		m->last_signal_ms = now;
-	}
-}
-
-/* Also re-signal retiring workers during a reload, for the same reason. */
-static void nudge_retiring(master *m)
-{
-	int64_t now = clock_mono_ms();
-	if (now - m->last_signal_ms < RESIGNAL_MS)
-		return;
-	m->last_signal_ms = now;
+	/* One TERM each: a child hears it wherever it waits (worker.c), and a
+	 * busy worker has it pending until its request is done. */
 	for (int i = 0; i < MAX_CHILDREN; i++) {
 		child *c = &m->children[i];
-		if (c->pid && c->retiring && (i == SWEEPER_SLOT || atomic_load(&m->sb->workers[i].state) != WORKER_BUSY))
-			kill(c->pid, SIGTERM);
+		if (c->pid == 0)
+			continue;
+		c->retiring = 1;
+		kill(c->pid, SIGTERM);
 	}
+}
+
+/* During a stop: KILL what is left at the deadline. */
+static void drive_stop(master *m)
+{
+	if (clock_mono_ms() >= m->stop_deadline_ms)
+		signal_children(m, SIGKILL);
 }
 
 /* Start the new binary as our successor, handing it the listening socket
@@ -363,7 +337,8 @@ static void start_successor(master *m)
 			_exit(1);
 		sigset_t none;
 		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+			_exit(1);
 		char *argv[] = { self, "serve", NULL };
 		execv(self, argv);
 		_exit(127);
@@ -414,8 +389,10 @@ int master_run(stk_config *cfg, const char *conf_path)
 	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		log_error("cannot set up the master's signals: %s", strerror(errno));
+		return 1;
+	}
 
 	if (FCGX_Init() != 0) {
 		log_error("FCGX_Init failed");
@@ -492,7 +469,6 @@ int master_run(stk_config *cfg, const char *conf_path)
 		}
 		enforce_timeouts(&m);
 		reconcile(&m);
-		nudge_retiring(&m);
 		retire_predecessor(&m);
 		if (!m.ready_sent && m.predecessor == 0 && !atomic_load(&m.sb->reload_in_progress)) {
 			notify_systemd("READY=1");

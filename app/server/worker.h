@@ -18,8 +18,12 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot);
 int sweeper_run(const stk_config *cfg, scoreboard *sb);
 
 /* In a freshly forked child: default signal dispositions, the handlers a
- * child uses, and death with the master. */
-void child_signals_setup(int master_pid);
+ * child uses, and death with the master. -1 (logged) if any of it failed:
+ * the child must not run without them. */
+int child_signals_setup(int master_pid);
+/* From now on a stop signal also dup2()s dead_fd (a socket that never
+ * listens) over listen_fd, so that the worker's next accept() fails at once. */
+void child_stop_closes(int listen_fd, int dead_fd);
 /* Set by the child's signal handlers. */
 extern volatile sig_atomic_t child_stop, child_reopen_logs;
 

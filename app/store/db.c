@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "store/connect.h"
 
 #define STMT_CACHE 64
 
@@ -57,7 +58,7 @@ void db_free(db *d)
 }
 
 bool db_connected(const db *d) { return d->conn != NULL; }
-uint64_t db_reconnects(const db *d) { return d->reconnects; }
+uint64_t db_connects(const db *d) { return d->reconnects; }
 unsigned db_errno(const db *d) { return d->last_errno; }
 const char *db_error(const db *d) { return d->last_error; }
 
@@ -146,29 +147,14 @@ int db_ensure(db *d)
 	settle(d, DB_OK);
 	if (d->conn != NULL)
 		return DB_OK;
-	const stk_config *c = d->cfg;
-	MYSQL *m = mysql_init(NULL);
-	if (m == NULL) {
-		remember(d, 0, "out of memory");
-		return DB_ERR_GONE;
-	}
 	/* Bounded waits: a dead server must turn into a 503 quickly, never a hang.
-	 * The read timeout must outlast the lock wait timeout. */
-	unsigned int connect_timeout = 1, rw_timeout = 10;
-	my_bool no = 0;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
-	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
-	/* Automatic reconnects would silently lose prepared statements and an
-	 * open transaction; we reconnect ourselves between transactions. */
-	mysql_options(m, MYSQL_OPT_RECONNECT, &no);
-	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	const char *sock = c->db_socket[0] ? c->db_socket : NULL;
-	const char *host = sock ? "localhost" : c->db_host;
-	if (mysql_real_connect(m, host, c->db_user, c->db_password, c->db_name,
-			       (unsigned)c->db_port, sock, 0) == NULL) {
-		remember(d, mysql_errno(m), mysql_error(m));
-		mysql_close(m);
+	 * The read timeout must outlast the lock wait timeout. We reconnect
+	 * ourselves, between transactions. */
+	unsigned no;
+	char err[sizeof d->last_error];
+	MYSQL *m = store_connect(d->cfg, 1, 10, 0, &no, err, sizeof err);
+	if (m == NULL) {
+		remember(d, no, err);
 		d->stats.errors++; /* every failed attempt: an outage shows in the count */
 		return DB_ERR_GONE;
 	}

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/result.h"
 #include "core/scoreboard.h"
 
 /* One MariaDB connection per worker process, opened after fork. Statements
@@ -23,6 +24,7 @@ enum {
 	DB_ERR_UNKNOWN = -6,   /* the connection was lost during COMMIT itself: the
 				* change may or may not have committed */
 };
+_Static_assert(RC_DB_ERR(DB_ERR_RETRY) && RC_DB_ERR(DB_ERR_OTHER), "DB_ERR_* in their range (core/result.h)");
 
 typedef enum { DBP_I64, DBP_STR, DBP_NULL } db_param_type;
 
@@ -64,7 +66,8 @@ void db_free(db *d);
  * call it themselves on first use. */
 int db_ensure(db *d);
 bool db_connected(const db *d);
-uint64_t db_reconnects(const db *d);
+/* Connections opened, the first one included. */
+uint64_t db_connects(const db *d);
 
 /* Run a prepared statement. sql must be a string with static storage
  * duration: its address keys the statement cache. rows may be NULL when no

@@ -5,18 +5,19 @@
 
 #include "store/db.h"
 
-/* Idempotency keys: the first answer to (key, method, path) is kept for 24
- * hours and replayed for a byte-identical body. */
+/* Idempotency keys: the first answer to (key, method, path) is kept for
+ * IDEM_TTL_MS and replayed for a byte-identical body; the sweep purges keys
+ * older than that. */
 #define IDEM_TTL_MS (24LL * 3600 * 1000)
-
 enum {
-	IDEM_NEW = 1,      /* first time (or the old row expired / was abandoned): run it */
+	IDEM_NEW = 1001,   /* first time (or the old row expired / was abandoned): run it */
 	IDEM_REPLAY,       /* answered before: send *stored */
 	IDEM_MISMATCH,     /* same key, other body: 422 */
 	IDEM_BUSY,         /* the first request is still running: 409 */
 	IDEM_LOST,         /* our claim was taken over (we ran past the stale
 			    * time): store nothing, commit nothing */
 };
+_Static_assert(RC_IDEM(IDEM_NEW) && RC_IDEM(IDEM_BUSY), "IDEM_* in their range (core/result.h)");
 
 typedef struct {
 	int status;

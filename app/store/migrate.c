@@ -7,23 +7,17 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "store/connect.h"
 
 static MYSQL *connect_multi(const stk_config *c)
 {
-	MYSQL *m = mysql_init(NULL);
+	unsigned no;
+	char err[512];
+	/* Migrations are trusted files of several statements each, and may run
+	 * long (a table rebuild): no read timeout. */
+	MYSQL *m = store_connect(c, 5, 0, CLIENT_MULTI_STATEMENTS, &no, err, sizeof err);
 	if (m == NULL)
-		return NULL;
-	unsigned int timeout = 5;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	const char *sock = c->db_socket[0] ? c->db_socket : NULL;
-	/* Migrations are trusted files of several statements each. */
-	if (mysql_real_connect(m, sock ? "localhost" : c->db_host, c->db_user, c->db_password, c->db_name,
-			       (unsigned)c->db_port, sock, CLIENT_MULTI_STATEMENTS) == NULL) {
-		log_error("migrate: cannot connect: %s", mysql_error(m));
-		mysql_close(m);
-		return NULL;
-	}
+		log_error("migrate: cannot connect: %s", err);
 	return m;
 }
 

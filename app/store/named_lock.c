@@ -11,7 +11,7 @@ static const char SQL_MINE[] = "SELECT IS_USED_LOCK(?) = CONNECTION_ID()";
 
 static bool same_connection(const db *d, const named_lock *l)
 {
-	return db_connected(d) && db_reconnects(d) == l->conn;
+	return db_connected(d) && db_connects(d) == l->conn;
 }
 
 int named_lock_take(db *d, named_lock *l)
@@ -25,7 +25,7 @@ int named_lock_take(db *d, named_lock *l)
 	if (rc != DB_OK)
 		return rc;
 	l->held = r.nrows == 1 && !db_at(&r, 0, 0)->is_null && db_at(&r, 0, 0)->i == 1;
-	l->conn = db_reconnects(d);
+	l->conn = db_connects(d);
 	db_rows_free(&r);
 	return DB_OK;
 }

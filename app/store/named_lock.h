@@ -18,7 +18,7 @@
 typedef struct {
 	const char *name; /* static string */
 	bool held;
-	uint64_t conn;    /* db_reconnects() when it was taken: which connection */
+	uint64_t conn;    /* db_connects() when it was taken: which connection */
 } named_lock;
 
 /* Take the lock without waiting if this connection does not hold it yet.

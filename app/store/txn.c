@@ -53,7 +53,7 @@ int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats
 			rc = db_begin(d);
 		if (rc == DB_OK)
 			rc = body(d, ctx);
-		if (rc == DB_OK && policy->leave_open)
+		if (rc == DB_OK && policy->defer_commit)
 			return DB_OK;
 		if (rc == DB_OK) {
 			rc = db_commit(d);

@@ -14,7 +14,7 @@ typedef int (*txn_body)(db *d, void *ctx);
 typedef struct {
 	long retry_attempts; /* retries after the first attempt */
 	long budget_ms;      /* no retry starts after this much time */
-	bool leave_open;     /* on success, return with the transaction open: the
+	bool defer_commit;   /* on success, return with the transaction open: the
 			      * caller adds to it and commits (db_commit) */
 } txn_policy;
 
@@ -22,7 +22,7 @@ typedef struct {
 	unsigned deadlocks, lock_waits; /* retried conflicts, by kind */
 } txn_stats;
 
-/* BEGIN; body; COMMIT (unless leave_open), retried on deadlock and lock
+/* BEGIN; body; COMMIT (unless defer_commit), retried on deadlock and lock
  * wait timeout with a jittered back-off. Returns DB_OK, the body's domain code, or a DB_ERR_*
  * (DB_ERR_RETRY when the retries ran out; DB_ERR_UNKNOWN when the connection
  * was lost during the COMMIT itself, whose outcome nobody knows). */

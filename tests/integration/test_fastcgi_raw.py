@@ -10,15 +10,21 @@ replaces it, counts it as a crash, and the service keeps answering.
 The module prints how many of the malformed inputs killed a worker.
 """
 
+import http.client
 import os
+import shutil
+import signal
 import socket
 import stat
 import struct
 import subprocess
+import tempfile
+import threading
 import time
 import uuid
 
-from lib import STACK_DIR, StockdTest, app_pid, get, metric, metrics, wait_until, worker_pids
+from lib import (STACK_DIR, StockdTest, app_pid, db_lock_product, get, make_product, metric, metrics, new_cart,
+                 sighup_and_wait, wait_until, worker_pids)
 
 SOCK = os.path.join(STACK_DIR, "run", "stockd.sock")
 
@@ -349,6 +355,288 @@ class FastCGIRaw(StockdTest):
             self.assertEqual(mine, [], "ss shows a TCP listener of stockd")
             r = subprocess.run(["ss", "-lxpH"], capture_output=True, text=True, timeout=30)
             self.assertIn(SOCK, r.stdout, "ss -lx does not list the app socket")
+
+
+class KeptConnection:
+    """One FastCGI connection kept open across requests, as nginx does with fastcgi_keep_conn on."""
+
+    def __init__(self, timeout=5.0):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(SOCK)
+        self.buf = b""
+
+    def request(self, method="GET", path="/healthz", body=b"", req_id=1, **kw):
+        """Send one request with FCGI_KEEP_CONN; return its records up to its END_REQUEST (or raise)."""
+        self.s.sendall(begin(flags=KEEP_CONN, req_id=req_id) + stream(PARAMS, http_params(method, path, body=body, **kw),
+                                                                      req_id) + stream(STDIN, body, req_id))
+        return self.read_answer()
+
+    def read_answer(self):
+        while True:
+            recs, rest = parse_records(self.buf)
+            ends = [i for i, (t, _, _) in enumerate(recs) if t == END_REQUEST]
+            if ends:
+                # Everything up to and including the first END_REQUEST is this answer; keep the rest.
+                raw, self.buf = self._split(ends[0] + 1)
+                return raw
+            b = self.s.recv(65536)  # socket.timeout: no answer
+            if not b:
+                raise ConnectionError("the app closed the kept connection; %d bytes unread" % len(self.buf))
+            self.buf += b
+
+    def _split(self, nrecs):
+        i = 0
+        for _ in range(nrecs):
+            _, _, _, length, padding, _ = struct.unpack(">BBHHBB", self.buf[i:i + 8])
+            i += 8 + length + padding
+        return self.buf[:i], self.buf[i:]
+
+    def closed_by_app(self, timeout):
+        """True if the app closes its end within timeout (EOF), with nothing more sent."""
+        self.s.settimeout(timeout)
+        try:
+            return self.s.recv(1) == b""
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.s.close()
+
+
+def signal_blocked(pid, sig):
+    """True if the process has sig blocked (its SigBlk mask in /proc)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    except OSError:
+        pass
+    return False
+
+
+def gone(pids):
+    """True once none of pids is a live process (a zombie not yet reaped counts as gone)."""
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                if f.read().rsplit(") ", 1)[1][0] != "Z":
+                    return False
+        except OSError:
+            pass
+    return True
+
+
+class KeepConn(StockdTest):
+    """FCGI_KEEP_CONN (nginx's fastcgi_keep_conn on): the worker serves request after request on one connection
+    until the peer closes it, and a stop still finishes the current request, then closes."""
+
+    def setUp(self):
+        wait_until(lambda: pool_whole(metrics()), 20, 0.2, "the pool whole")
+
+    def test_several_requests_on_one_connection(self):
+        c = KeptConnection()
+        try:
+            cid = None
+            for i in range(5):
+                got = c.request("GET", "/healthz", req_id=1 + i % 2)
+                status, headers, body, end = http_response(got)
+                self.assertEqual(status, 200, got[:300])
+                self.assertEqual(struct.unpack(">IB3x", end), (0, REQUEST_COMPLETE))
+            # A write with a body, then a read of what it made, on the same connection.
+            got = c.request("POST", "/api/cart", b"", content_type="application/json")
+            status, _, body, _ = http_response(got)
+            self.assertEqual(status, 201, got[:300])
+            cid = body.split(b'"cart_id":"')[1][:32].decode()
+            got = c.request("GET", "/api/cart/" + cid)
+            self.assertEqual(http_response(got)[0], 200, got[:300])
+            # The app keeps the connection: nothing more arrives, no EOF.
+            self.assertFalse(c.closed_by_app(0.5), "the app closed a kept connection")
+        finally:
+            c.close()
+        # Our close frees the worker for new connections: the whole pool answers through nginx.
+        for _ in range(8):
+            self.assertTrue(healthy())
+        wait_until(lambda: pool_whole(metrics()), 10, 0.2, "the pool whole after the kept connection closed")
+
+    def test_stop_while_idle_on_a_kept_connection(self):
+        c = KeptConnection()
+        try:
+            self.assertEqual(http_response(c.request())[0], 200)
+            pids = worker_pids()
+            for p in pids:
+                os.kill(p, signal.SIGTERM)
+            # The worker holding the connection closes it at once, without waiting for nginx.
+            self.assertTrue(c.closed_by_app(3), "the kept connection stayed open after SIGTERM")
+            wait_until(lambda: gone(pids), 3, 0.05, "every signalled worker to exit")
+        finally:
+            c.close()
+        wait_until(lambda: pool_whole(metrics()), 20, 0.2, "the pool whole again")
+
+    def test_stop_during_a_request_on_a_kept_connection_finishes_it_then_closes(self):
+        pid = make_product(stock=5)["id"]
+        cid = new_cart()
+        c = KeptConnection(timeout=15)
+        lock = db_lock_product(pid, 1.0)
+        try:
+            self.assertEqual(http_response(c.request())[0], 200)
+            time.sleep(0.3)  # the row lock is taken
+            body = ('{"cart_id":"%s","product_id":%d,"quantity":1}' % (cid, pid)).encode()
+            c.s.sendall(begin(flags=KEEP_CONN) + stream(PARAMS, http_params(
+                "POST", "/api/stock/reserve", body=body, content_type="application/json")) + stream(STDIN, body))
+            time.sleep(0.3)  # the reserve waits on the row lock inside the worker
+            pids = worker_pids()
+            for p in pids:
+                os.kill(p, signal.SIGTERM)
+            got = c.read_answer()
+            self.assertEqual(http_response(got)[0], 200, got[:400])
+            self.assertTrue(c.closed_by_app(3), "the kept connection stayed open after the stop")
+            wait_until(lambda: gone(pids), 3, 0.05, "every signalled worker to exit")
+        finally:
+            c.close()
+            lock.wait(30)
+        wait_until(lambda: pool_whole(metrics()), 20, 0.2, "the pool whole again")
+
+
+class StopAfterMalformed(StockdTest):
+    def test_worker_hears_stop_after_a_malformed_connection(self):
+        """libfcgi, after records it cannot parse, closes the connection and accepts the next one itself,
+        with our stop signals blocked: that worker stayed deaf to SIGTERM until a new connection came."""
+        wait_until(lambda: pool_whole(metrics()), 20, 0.2, "the pool whole")
+        got, how = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(how, "closed")
+        time.sleep(0.3)  # the worker that read it is waiting for work again
+        pids = worker_pids()
+        deaf = [p for p in pids if signal_blocked(p, signal.SIGTERM)]
+        for p in pids:
+            os.kill(p, signal.SIGTERM)
+        # No connection is made until they are gone: a new one would wake the deaf worker.
+        try:
+            wait_until(lambda: gone(pids), 3, 0.05, "every signalled worker to exit (idle with SIGTERM blocked: %s)"
+                       % deaf)
+        finally:
+            wait_until(lambda: pool_whole(metrics()), 20, 0.2, "the pool whole again")
+        self.assertEqual(deaf, [], "an idle worker waited with SIGTERM blocked")
+
+
+NGINX_KEEPALIVE = """
+%(user)s
+worker_processes 1;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log notice;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %(dir)s/body;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    proxy_temp_path %(dir)s/proxy;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    upstream app {
+        server unix:%(sock)s;
+        keepalive 2;
+    }
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param REQUEST_ID $request_id;
+            fastcgi_param STOCK_MODE stock;
+            fastcgi_keep_conn on;
+            fastcgi_pass app;
+        }
+    }
+}
+"""
+
+
+class NginxKeepAlive(StockdTest):
+    """A second nginx in front of the same app with upstream keepalive and fastcgi_keep_conn on: nginx keeps
+    its FastCGI connections and sends request after request on them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="nginx-keepalive-", dir=STACK_DIR)
+        os.chmod(cls.dir, 0o755)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        cls.port = s.getsockname()[1]
+        s.close()
+        # The stack's nginx runs its workers as a user that can reach the app socket: the same here.
+        with open(os.path.join(STACK_DIR, "nginx", "nginx.conf")) as f:
+            user = next((ln for ln in f.read().splitlines() if ln.startswith("user ")), "")
+        conf = os.path.join(cls.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_KEEPALIVE % {"user": user, "dir": cls.dir, "sock": SOCK, "port": cls.port})
+        subprocess.run(["nginx", "-p", cls.dir, "-c", conf], check=True, capture_output=True, timeout=30)
+        wait_until(lambda: os.path.exists(os.path.join(cls.dir, "nginx.pid")), 10, 0.1, "the keepalive nginx")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            with open(os.path.join(cls.dir, "nginx.pid")) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGQUIT)
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 20, 0.1, "the keepalive nginx to stop")
+        finally:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def get(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_requests_share_connections(self):
+        m0 = metrics()
+        for _ in range(40):
+            status, body = self.get("/healthz")
+            self.assertEqual(status, 200, body)
+        m1 = metrics()
+        requests = metric(m1, "stockd_requests_accepted_total") - metric(m0, "stockd_requests_accepted_total")
+        connections = (metric(m1, "stockd_fastcgi_connections_total")
+                       - metric(m0, "stockd_fastcgi_connections_total"))
+        # 40 through the keepalive nginx, plus the /metrics call that reads m1 (the stack's nginx does not
+        # keep connections). At most 2 kept connections, and that call's own.
+        self.assertGreaterEqual(requests, 41)
+        self.assertLessEqual(connections, 3, "requests %d over %d connections" % (requests, connections))
+
+    def test_reloads_under_load_on_kept_connections_drop_no_get(self):
+        pid = make_product(stock=5)["id"]
+        stop = threading.Event()
+        results, lock = [], threading.Lock()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    r = self.get("/api/products/%d" % pid)
+                except Exception as e:  # a dropped connection is a failure too
+                    r = (None, repr(e))
+                with lock:
+                    results.append(r)
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            # Each reload retires every worker: those holding a kept connection close it when idle, or
+            # after the request in hand.
+            for _ in range(2):
+                sighup_and_wait()
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        bad = [r for r in results if r[0] != 200]
+        self.assertGreater(len(results), 20)
+        self.assertEqual(bad, [], "%d of %d GETs failed across two reloads" % (len(bad), len(results)))
 
 
 def tearDownModule():

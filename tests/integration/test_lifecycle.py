@@ -1,9 +1,39 @@
-"""Worker lifecycle: recycling after MAX_REQUESTS, and the hard REQUEST_TIMEOUT."""
+"""Worker lifecycle: recycling after MAX_REQUESTS, the hard REQUEST_TIMEOUT, and a child that cannot set
+itself up."""
 
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
 import time
 
-from lib import (StockdTest, conf, db_lock_product, get, make_product, metric, metrics, new_cart, ok, product,
-                 reserve, snapshot, wait_until, worker_pids)
+from lib import (STACK_DIR, StockdTest, app_pid, conf, db_lock_product, get, make_product, metric, metrics,
+                 new_cart, ok, product, reserve, snapshot, wait_until, worker_pids)
+
+# prctl(PR_SET_PDEATHSIG) fails; every other prctl goes to the kernel.
+FAIL_PDEATHSIG = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int prctl(int option, ...)
+{
+	va_list ap;
+	va_start(ap, option);
+	unsigned long a[4];
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (option == PR_SET_PDEATHSIG) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)syscall(SYS_prctl, option, a[0], a[1], a[2], a[3]);
+}
+"""
 
 
 class Recycle(StockdTest):
@@ -74,3 +104,47 @@ class IdempotencyAfterCrash(StockdTest):
             again = reserve(cid, pid, 2, headers=key)
             self.assertEqual((again.status, again.body), (first.status, first.body))
             self.assertEqual(product(pid)["reserved"], 2)
+
+
+class ChildSetup(StockdTest):
+    def test_a_child_that_cannot_die_with_its_master_does_not_serve(self):
+        """A worker whose prctl(PR_SET_PDEATHSIG) failed would outlive its master and serve with stale config:
+        it must exit instead. A second master runs beside the stack's, on its own socket, with prctl failing."""
+        tmp = tempfile.mkdtemp(prefix="child-setup-", dir=STACK_DIR)
+        proc = None
+        try:
+            shim = os.path.join(tmp, "fail_pdeathsig.so")
+            with open(os.path.join(tmp, "shim.c"), "w") as f:
+                f.write(FAIL_PDEATHSIG)
+            subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, os.path.join(tmp, "shim.c")], check=True,
+                           capture_output=True, timeout=60)
+            master = app_pid()
+            with open("/proc/%d/environ" % master, "rb") as f:
+                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+            env = {k.decode(): v.decode() for k, v in env.items()}
+            log = os.path.join(tmp, "stockd.log")
+            env.update(LISTEN="unix:" + os.path.join(tmp, "s.sock"), PID_FILE=os.path.join(tmp, "pid"), LOG_FILE=log,
+                       ACCESS_LOG=os.path.join(tmp, "access.log"), WORKERS="1", LD_PRELOAD=shim)
+            # The ASan build wants its runtime first in the library list; the shim comes before it here.
+            env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+            exe = os.readlink("/proc/%d/exe" % master).replace(" (deleted)", "")
+            proc = subprocess.Popen([exe, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def refused():
+                try:
+                    with open(log) as f:
+                        text = f.read()
+                except OSError:
+                    return False
+                return text.count("prctl(PR_SET_PDEATHSIG) failed") >= 2 and "exited with status 1" in text
+            # The master replaces a worker that exits (a crash, with back-off): two refusals show the loop.
+            wait_until(refused, 15, 0.2, "two workers refusing to run without PR_SET_PDEATHSIG (log: %s)" % log)
+        finally:
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -49,7 +49,7 @@ static void release_amount(void **state)
 		{ 1, 1, 1 },
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		int64_t got = hold_release_amount(rows[i].held, rows[i].requested);
+		int64_t got = hold_clamp_removal(rows[i].held, rows[i].requested);
 		if (got != rows[i].want)
 			fail_msg("row %zu: got %lld want %lld", i, (long long)got, (long long)rows[i].want);
 	}

@@ -1,4 +1,4 @@
-#include "server/account.h"
+#include "api/account.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,15 +20,6 @@ void account_cart_hash(const char *cart_id, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static const char *error_code(const http_response *r)
-{
-	json_object *err, *code;
-	if (r->json == NULL || !json_object_object_get_ex(r->json, "error", &err) ||
-	    !json_object_object_get_ex(err, "code", &code))
-		return NULL;
-	return json_object_get_string(code);
-}
-
 /* Calls whose failure means stock management is failing the shopper. */
 static int is_stock_call(const api_ctx *c)
 {
@@ -38,7 +29,7 @@ static int is_stock_call(const api_ctx *c)
 		return 1;
 	case ROUTE_CART_ADD:
 	case ROUTE_CART_REMOVE:
-		return c->cmd.flag;
+		return c->cmd.moves_stock;
 	case ROUTE_CART_CHECKOUT:
 		return c->mode == MODE_STOCK;
 	default:
@@ -53,10 +44,7 @@ static void count(scoreboard *sb, const api_ctx *c, double ms, const db_stats *d
 	sb_add(&sb->duration[route][mode][scoreboard_bucket_of(ms)], 1);
 	sb_add(&sb->duration_us[route][mode], (uint64_t)(ms * 1000));
 	if (route == ROUTE_CART_ADD && !c->replayed) { /* a replay added nothing */
-		const char *code = error_code(c->resp);
-		int result = status == 200 ? ADD_OK
-			     : (code && strcmp(code, "insufficient_stock") == 0) ? ADD_INSUFFICIENT
-										    : ADD_ERROR;
+		int result = status == 200 ? ADD_OK : c->result == DOM_INSUFFICIENT_STOCK ? ADD_INSUFFICIENT : ADD_ERROR;
 		sb_add(&sb->cart_add[mode][result], 1);
 	}
 	if (is_stock_call(c))

@@ -1,5 +1,7 @@
 #ifndef STK_ACCOUNT_H
 #define STK_ACCOUNT_H
+/* api/, not server/: counting a request needs what its route and its
+ * domain result mean (a cart add refused for stock, a stock-aware call). */
 
 #include "api/api.h"
 #include "core/scoreboard.h"

@@ -1,0 +1,18 @@
+#ifndef STK_CONNECT_H
+#define STK_CONNECT_H
+#include <mysql.h>
+#include <stddef.h>
+
+#include "core/config.h"
+
+/* The one way to open a MariaDB connection from the config: the socket if
+ * DB_SOCKET is set, else DB_HOST:DB_PORT; utf8mb4; no automatic reconnect
+ * (it would silently lose prepared statements and an open transaction).
+ * Waits are bounded: connect_timeout_s for the connect, rw_timeout_s for
+ * each read and write (0: none, for migrations that may run long). flags
+ * are mysql_real_connect's client flags. On failure returns NULL with the
+ * client's error number and message in *err_no and err. */
+MYSQL *store_connect(const stk_config *c, unsigned connect_timeout_s, unsigned rw_timeout_s, unsigned long flags,
+		     unsigned *err_no, char *err, size_t errlen);
+
+#endif
