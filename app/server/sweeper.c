@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/retention.h"
 #include "server/worker.h"
 
 /* Named lock: with several app hosts on one database, one sweeps at a time.
@@ -57,7 +58,7 @@ static int sweep_once(dom_ctx *dom, scoreboard *sb, int64_t *next_audit_ms)
 		audit_report_free(&report);
 		*next_audit_ms = clock_mono_ms() + cfg->audit_interval_ms;
 	}
-	return DB_OK;
+	return dom_retention_round(dom); /* CART_RETENTION_DAYS: one batch a round */
 }
 
 int sweeper_run(const stk_config *cfg, scoreboard *sb)

@@ -1,0 +1,13 @@
+#include "core/version.h"
+
+/* One place defines the version: the VERSION file, which the Makefile
+ * passes as -DSTOCKD_VERSION. A build without it is a build whose binary
+ * could not say what it is: refuse it rather than print a made-up one. */
+#ifndef STOCKD_VERSION
+#error "STOCKD_VERSION is not defined: build with make (it reads the VERSION file)"
+#endif
+
+const char *stockd_version(void)
+{
+	return STOCKD_VERSION;
+}
