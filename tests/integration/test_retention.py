@@ -1,0 +1,73 @@
+"""CART_RETENTION_DAYS (30 by default, the test stack's): the sweeper deletes abandoned carts, open ones unchanged
+for that long that hold no stock, with their lines; recent carts, carts holding stock, and checked-out carts with
+their orders stay. Carts are made old behind the service's back (their timestamps, in the test database)."""
+
+import time
+import unittest
+
+from lib import StockdTest, add, checkout, db, db_int, expire_holds, make_product, new_cart, ok
+
+OLD = "UTC_TIMESTAMP(3) - INTERVAL 31 DAY"
+
+
+def age(cids, lines=True):
+    ids = ",".join("'%s'" % c for c in cids)
+    db("UPDATE carts SET created_at = %s, updated_at = %s WHERE id IN (%s)" % (OLD, OLD, ids))
+    if lines:
+        db("UPDATE cart_items SET updated_at = %s WHERE cart_id IN (%s)" % (OLD, ids))
+
+
+def exists(cid):
+    return db_int("SELECT COUNT(*) FROM carts WHERE id = '%s'" % cid) == 1
+
+
+def lines(cid):
+    return db_int("SELECT COUNT(*) FROM cart_items WHERE cart_id = '%s'" % cid)
+
+
+class Retention(StockdTest):
+    def test_abandoned_carts_are_purged_orders_kept(self):
+        pid = make_product(stock=100)["id"]
+        # purged: an old cart with a line and no hold; an old empty cart; an old cart whose hold expired (the
+        # sweep gives the stock back first, then the cart goes)
+        plain, empty, expired = new_cart(), new_cart(), new_cart()
+        ok(add(plain, pid, 2, dec=False))
+        ok(add(expired, pid, 3, dec=True))
+        # kept: a recent cart; an old cart holding stock now; an old checked-out cart and its order; an old cart
+        # one of whose lines changed recently
+        recent, holding, bought, touched = new_cart(), new_cart(), new_cart(), new_cart()
+        ok(add(recent, pid, 1, dec=False))
+        ok(add(holding, pid, 4, dec=True))
+        ok(add(bought, pid, 5, dec=True))
+        ok(checkout(bought), 201)
+        ok(add(touched, pid, 1, dec=False))
+        order = db_int("SELECT id FROM orders WHERE cart_id = '%s'" % bought)
+        self.assertIsNotNone(order)
+        age([plain, empty, expired, holding, bought])
+        age([touched], lines=False)
+        expire_holds(expired)
+        gone = [plain, empty, expired]
+        deadline = time.time() + 30
+        while time.time() < deadline and any(exists(c) for c in gone):
+            time.sleep(0.2)
+        self.assertEqual([c for c in gone if exists(c)], [], "abandoned carts still there after 30 s")
+        for c in gone:
+            self.assertEqual(lines(c), 0)
+            self.assertEqual(db_int("SELECT COUNT(*) FROM stock_holds WHERE cart_id = '%s'" % c), 0)
+        # the expired hold was given back, not dropped: reserved == live holds (the audit in tearDown checks
+        # every invariant), here 4 units of `holding`
+        self.assertEqual(db_int("SELECT reserved_stock FROM products WHERE id = %d" % pid), 4)
+        for c in (recent, holding, bought, touched):
+            self.assertTrue(exists(c), c)
+            self.assertGreater(lines(c), 0, c)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM orders WHERE id = %d" % order), 1)
+        self.assertEqual(db_int("SELECT COUNT(*) FROM order_items WHERE order_id = %d" % order), 1)
+        self.assertEqual(db_val_status(bought), "checked_out")
+
+
+def db_val_status(cid):
+    return db("SELECT status FROM carts WHERE id = '%s'" % cid)[0][0]
+
+
+if __name__ == "__main__":
+    unittest.main()
