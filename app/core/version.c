@@ -6,6 +6,7 @@
 #ifndef STOCKD_VERSION
 #error "STOCKD_VERSION is not defined: build with make (it reads the VERSION file)"
 #endif
+_Static_assert(sizeof(STOCKD_VERSION) > 1, "the VERSION file is empty");
 
 const char *stockd_version(void)
 {

@@ -138,6 +138,15 @@ class Backup(StockdTest):
              WHERE NOT EXISTS (SELECT 1 FROM order_items oi WHERE oi.order_id = o.id)""")
         self.assertEqual(bad, [])
 
+        # `stockd audit` is no rubber stamp: a breach in the restored copy makes it fail and name it
+        pid = pids[0]
+        sql_in(RESTORED, "UPDATE products SET reserved_stock = reserved_stock + 1 WHERE id = %d" % pid)
+        r = subprocess.run([BIN, "audit"], env=self.env(DB_NAME=RESTORED, LOG_FILE=""), capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"breach invariant=\d+ code=\S+ product=%d " % pid)
+        self.assertRegex(r.stdout, r"audit: database %s, \d+ products checked, 1 breaches: NOT OK" % RESTORED)
+
     def test_restore_refuses_a_database_with_tables(self):
         out = os.path.join(self.tmp, "refuse")
         r = subprocess.run([os.path.join(TOP, "deploy", "backup"), "--out", out, "--etc", self.etc],

@@ -68,6 +68,10 @@ class Release(unittest.TestCase):
 
             install(old)
             self.assertTrue(same(installed, old))
+            share = os.path.join(root, "usr/local/share/stockd")
+            for rel in ("deploy/backup", "deploy/install", "monitoring/stockd.rules.yml", "monitoring/prometheus.yml",
+                        "monitoring/alertmanager.yml", "monitoring/nginx-stockd.mtail", "monitoring/stockd.json"):
+                self.assertTrue(os.path.isfile(os.path.join(share, rel)), rel)
             self.assertFalse(os.path.exists(previous), "a first install has nothing to keep")
             r = install(new)
             self.assertTrue(same(installed, new))
