@@ -33,6 +33,29 @@ HEX32 = re.compile(r"[0-9a-f]{32}")
 TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 JSON_CT = "application/json; charset=utf-8"
 
+# Opt-in: with STOCKD_RECORD set (run.py sets it to a file under $STACK_DIR),
+# every answer request() gets is appended there as one JSON line (method,
+# path, status, error code), so that run.py can check at the end that no route
+# answered a status docs/openapi.yaml does not list.
+_record_lock = threading.Lock()
+
+
+def record(method, path, status, body, content_type=None):
+    """Append one answer to $STOCKD_RECORD, if set. Tests that talk HTTP without request() may call it too."""
+    target = os.environ.get("STOCKD_RECORD")
+    if not target or status is None:
+        return
+    code = None
+    try:
+        err = json.loads(body.decode("utf-8")).get("error")
+        code = err.get("code") if isinstance(err, dict) else None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        pass
+    line = json.dumps({"method": method, "path": path, "status": status, "code": code,
+                       "type": content_type}) + "\n"
+    with _record_lock, open(target, "a", encoding="utf-8") as f:
+        f.write(line)
+
 
 # --- HTTP --------------------------------------------------------------------
 
@@ -110,6 +133,7 @@ def request(method, path, body=None, raw=None, headers=None, cookies=None,
         conn.endheaders(data)
         r = conn.getresponse()
         payload = r.read()
+        record(method, path, r.status, payload, r.getheader("Content-Type"))
         return Resp(method, path, r.status, r.msg, payload, time.monotonic() - t0)
     finally:
         conn.close()
