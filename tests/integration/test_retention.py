@@ -2,10 +2,12 @@
 for that long that hold no stock, with their lines; recent carts, carts holding stock, and checked-out carts with
 their orders stay. Carts are made old behind the service's back (their timestamps, in the test database)."""
 
+import os
 import time
 import unittest
 
-from lib import StockdTest, add, checkout, db, db_int, expire_holds, make_product, new_cart, ok
+from lib import (StockdTest, add, app_pid, checkout, conf, db, db_int, expire_holds, make_product, metric, metrics, new_cart,
+                 ok, wait_until)
 
 OLD = "UTC_TIMESTAMP(3) - INTERVAL 31 DAY"
 
@@ -63,6 +65,42 @@ class Retention(StockdTest):
         self.assertEqual(db_int("SELECT COUNT(*) FROM orders WHERE id = %d" % order), 1)
         self.assertEqual(db_int("SELECT COUNT(*) FROM order_items WHERE order_id = %d" % order), 1)
         self.assertEqual(db_val_status(bought), "checked_out")
+
+    def test_zero_keeps_every_cart(self):
+        pid = make_product(stock=10)["id"]
+        cid = new_cart()
+        ok(add(cid, pid, 1, dec=False))
+        with conf(CART_RETENTION_DAYS=0):
+            # the old sweeper (30 days) is gone before the cart looks old: only WORKERS workers and one sweeper
+            # remain, and that sweeper has run
+            want = int(metric(metrics(), "stockd_workers")) + 1
+            wait_until(lambda: len(children(app_pid())) == want, 30, what="the old sweeper gone")
+            start = metric(metrics(), "stockd_sweeps_total")
+            wait_until(lambda: metric(metrics(), "stockd_sweeps_total") >= start + 1, 30, what="a sweep")
+            age([cid])
+            start = metric(metrics(), "stockd_sweeps_total")
+            # three whole sweeps after the change (each would have scanned every cart of the test database)
+            wait_until(lambda: metric(metrics(), "stockd_sweeps_total") >= start + 3, 30, what="three sweeps")
+            self.assertTrue(exists(cid), "CART_RETENTION_DAYS=0 deleted a cart")
+            self.assertEqual(lines(cid), 1)
+        # back to the default (30 days): it goes
+        wait_until(lambda: not exists(cid), 30, what="the cart purged once retention is back")
+        self.assertEqual(lines(cid), 0)
+
+
+def children(pid):
+    """The live child processes of pid (the master's workers and sweeper)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+    return out
 
 
 def db_val_status(cid):
