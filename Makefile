@@ -29,7 +29,9 @@ WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-protot
 # Each object lists the headers it includes (.d files), so a header change
 # rebuilds only what uses it.
 DEPFLAGS = -MMD -MP
-INC      = -Iapp $(PKG_CFLAGS)
+# The release: one line in VERSION, compiled into app/core/version.c only.
+VERSION := $(shell cat VERSION)
+INC      = -Iapp $(PKG_CFLAGS) -DSTOCKD_VERSION='"$(VERSION)"'
 LIBS     = -lfcgi $(PKG_LIBS)
 
 SRC     := $(sort $(wildcard app/core/*.c app/store/*.c app/domain/*.c app/http/*.c app/api/*.c app/server/*.c))
@@ -93,6 +95,7 @@ app/build/tools/%: tests/tools/%.c $(OBJ) | deps
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(INC) $(LDFLAGS) -o $@ $< $(OBJ) $(LIBS)
 
 -include $(wildcard app/build/*/*.d app/build/*/*/*.d)
+app/build/obj/core/version.o app/build/san/core/version.o: VERSION
 
 # The shop's side (app/web): the React demo page's bundle, from the pinned
 # npm packages (esbuild, react); build output is never committed.

@@ -3,6 +3,8 @@
  *   stockd serve          run the master (config: env over $STOCKD_CONF over defaults)
  *   stockd migrate DIR [VERSION]
  *                         apply the migrations in DIR (up to VERSION), then exit
+ *   stockd audit          check the stock invariants of the configured database, then exit
+ *   stockd --version      print the release (the VERSION file it was built from)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +14,14 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/version.h"
+#include "server/audit_cmd.h"
 #include "server/master.h"
 #include "store/migrate.h"
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: stockd serve | stockd migrate DIR [VERSION]\n");
+	fprintf(stderr, "usage: stockd serve | stockd migrate DIR [VERSION] | stockd audit | stockd --version\n");
 	return 2;
 }
 
@@ -45,6 +49,9 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage();
+	/* Before the config: a binary kept for rollback answers without one. */
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+		return printf("stockd %s\n", stockd_version()) < 0 ? 1 : 0;
 	const char *conf_path = getenv("STOCKD_CONF");
 	stk_config cfg;
 	char err[400];
@@ -58,6 +65,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "migrate") == 0 && (argc == 3 || argc == 4))
 		return migrate_apply(&cfg, argv[2], argc == 4 ? atoi(argv[3]) : 0) == 0 ? 0 : 1;
+	if (strcmp(argv[1], "audit") == 0 && argc == 2)
+		return audit_command(&cfg);
 	if (strcmp(argv[1], "serve") == 0 && argc == 2) {
 		if (check_schema(&cfg) != 0)
 			return 1;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/version.h"
 
 /* GET /metrics: Prometheus text format, summed over all workers from the
  * scoreboard. Series a request never touched are left out; the gauges and
@@ -191,6 +192,8 @@ static void process_manager(text *t, scoreboard *sb)
 	put(t, "stockd_slow_requests_total %llu\n", get(&sb->slow_requests));
 	head(t, "stockd_sweeps_total", "counter", "Sweeps of expired holds run.");
 	put(t, "stockd_sweeps_total %llu\n", get(&sb->sweeps));
+	head(t, "stockd_build_info", "gauge", "Always 1; the release this binary was built from, in `version`.");
+	put(t, "stockd_build_info{version=\"%s\"} 1\n", stockd_version());
 	head(t, "stockd_config_generation", "gauge", "Config generation; a SIGHUP reload adds one.");
 	put(t, "stockd_config_generation %d\n", atomic_load(&sb->config_generation));
 	head(t, "stockd_reload_in_progress", "gauge", "1 while workers of an older generation are being replaced.");

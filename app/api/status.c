@@ -2,6 +2,7 @@
 
 #include "api/api.h"
 #include "core/clock.h"
+#include "core/version.h"
 
 /* GET /status, in the spirit of php-fpm's status page: the pool and, with
  * ?full, every worker. Never a cart id: a worker shows its route only. */
@@ -54,6 +55,7 @@ static void run_status(api_ctx *c)
 	int64_t started = atomic_load(&sb->master_started_ms);
 	json_object *top = json_object_new_object();
 	json_object_object_add(top, "pool", json_object_new_string("stockd"));
+	json_object_object_add(top, "version", json_object_new_string(stockd_version()));
 	json_object_object_add(top, "start_time", json_time_or_null(started));
 	json_object_object_add(top, "uptime_s", json_object_new_int64(started ? (now - started) / 1000 : 0));
 	json_object_object_add(top, "config_generation", json_object_new_int(atomic_load(&sb->config_generation)));

@@ -38,6 +38,7 @@ static const key_def keys[] = {
 	LONG_KEY("TXN_BUDGET_MS", txn_budget_ms, 100, 60 * 1000),
 	LONG_KEY("AUDIT_INTERVAL", audit_interval_ms, 1000, 24L * 3600 * 1000),
 	LONG_KEY("SLOW_REQUEST_MS", slow_request_ms, 1, 3600 * 1000),
+	LONG_KEY("CART_RETENTION_DAYS", cart_retention_days, 0, 36500),
 	STR_KEY("ADMIN_TOKEN", admin_token),
 	STR_KEY("METRICS_TOKEN", metrics_token),
 	ORIGINS_KEY("ALLOWED_ORIGINS", allowed_origins),
@@ -78,6 +79,7 @@ void config_defaults(stk_config *c)
 	c->txn_budget_ms = 2000;
 	c->audit_interval_ms = 30000;
 	c->slow_request_ms = 1000;
+	c->cart_retention_days = 30;
 	snprintf(c->db_host, sizeof c->db_host, "127.0.0.1");
 	c->db_port = 3307;
 	snprintf(c->db_user, sizeof c->db_user, "stockd");

@@ -23,6 +23,7 @@ typedef struct {
 	long txn_budget_ms;           /* TXN_BUDGET_MS: all retries of one transaction */
 	long audit_interval_ms;       /* AUDIT_INTERVAL: the sweeper's periodic audit */
 	long slow_request_ms;         /* SLOW_REQUEST_MS: slower requests are logged */
+	long cart_retention_days;     /* CART_RETENTION_DAYS: abandoned carts purged after; 0 keeps them */
 	bool metrics;                 /* METRICS: false skips the per-request counters (for measuring their cost) */
 	char admin_token[256];        /* ADMIN_TOKEN */
 	char metrics_token[256];      /* METRICS_TOKEN: /metrics and /status only */

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/retention.h"
 #include "server/worker.h"
 #include "store/named_lock.h"
 
@@ -60,7 +61,9 @@ static int sweep_once(dom_ctx *dom, scoreboard *sb)
 	if (dom->events.expired > 0 || rep.keys_purged > 0)
 		log_info("sweep: %lld expired units released, %llu idempotency keys purged",
 			 (long long)dom->events.expired, (unsigned long long)rep.keys_purged);
-	return rc;
+	/* CART_RETENTION_DAYS: one batch a round, whatever the sweep met. */
+	int purged = dom_retention_round(dom);
+	return rc != DB_OK ? rc : purged;
 }
 
 /* The periodic audit (the stock-accuracy metric: a breach shows within one

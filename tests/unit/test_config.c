@@ -72,6 +72,7 @@ static void contract_defaults(void **state)
 	assert_int_equal(c.max_cart_lines, 100);
 	assert_int_equal(c.max_requests, 10000);
 	assert_int_equal(c.request_timeout_ms, 30000);
+	assert_int_equal(c.cart_retention_days, 30);
 	assert_true(c.workers >= 1); /* the CPU count */
 	assert_string_equal(c.admin_token, "");
 	assert_string_equal(c.metrics_token, ""); /* unset: not accepted */
@@ -96,6 +97,8 @@ static void set_valid_values(void **state)
 		{ "MAX_REQUESTS", "1", LONG_FIELD(max_requests), 1 },
 		{ "REQUEST_TIMEOUT", "60000", LONG_FIELD(request_timeout_ms), 60000 },
 		{ "DB_PORT", "3306", LONG_FIELD(db_port), 3306 },
+		{ "CART_RETENTION_DAYS", "0", LONG_FIELD(cart_retention_days), 0 },
+		{ "CART_RETENTION_DAYS", "36500", LONG_FIELD(cart_retention_days), 36500 },
 	};
 	for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
 		stk_config c;
@@ -157,6 +160,7 @@ static void set_invalid_values(void **state)
 		{ "STOCK_RESERVATION_TIMEOUT", "0" }, { "SWEEP_INTERVAL", "0" }, { "WORKERS", "0" },
 		{ "MAX_HOLD_PER_PRODUCT", "0" }, { "MAX_HOLD_PER_PRODUCT", "1001" }, { "MAX_CART_LINES", "0" },
 		{ "REQUEST_TIMEOUT", "0" }, { "DB_PORT", "65536" },
+		{ "CART_RETENTION_DAYS", "-1" }, { "CART_RETENTION_DAYS", "36501" },
 		{ "ENABLE_STOCK_MANAGEMENT", "2" }, { "ENABLE_STOCK_MANAGEMENT", "" },
 		{ "ENABLE_STOCK_MANAGEMENT", "enabled" }, { "ENABLE_STOCK_MANAGEMENT", "true " },
 		{ "ADMIN_TOKEN", long_token },
