@@ -47,7 +47,11 @@ STATIC_STATEMENT_TYPE = re.compile(r"const char ?\[\d+\]$")
 def clang_flags():
     cflags = subprocess.run(["pkg-config", "--cflags", "libmariadb", "json-c"], capture_output=True,
                             text=True).stdout.split()
-    return ["-fsyntax-only", "-std=c11", "-D_GNU_SOURCE", "-I" + os.path.join(TOP, "app")] + cflags
+    # The version the Makefile passes from the VERSION file (app/core/version.c refuses to build without it).
+    with open(os.path.join(TOP, "VERSION")) as f:
+        version = f.read().strip()
+    return (["-fsyntax-only", "-std=c11", "-D_GNU_SOURCE", "-DSTOCKD_VERSION=\"%s\"" % version,
+             "-I" + os.path.join(TOP, "app")] + cflags)
 
 
 def strip(e):
