@@ -26,8 +26,14 @@ void http_response_free(http_response *r)
 
 void http_response_reset(http_response *r)
 {
+	/* The CORS marks describe the request (its Origin), not the answer:
+	 * a rerun answer is as readable to the page as the first. */
+	const char *origin = r->cors_origin;
+	int vary = r->vary_origin;
 	http_response_free(r);
 	http_response_init(r);
+	r->cors_origin = origin;
+	r->vary_origin = vary;
 }
 
 void resp_json(http_response *r, int status, json_object *body)

@@ -147,8 +147,16 @@ class ProductList(StockdTest):
                     self.assertLessEqual(len(body["items"]), limit)
                     for it in body["items"]:
                         r = rows[it["id"]]
-                        self.assertEqual((it["sku"], it["name"], it["price_cents"], it["stock"], it["reserved"]),
-                                         (r[1], r[2], int(r[3]), int(r[4]), int(r[5])), it)
+                        self.assertEqual((it["price_cents"], it["stock"], it["reserved"]),
+                                         (int(r[3]), int(r[4]), int(r[5])), it)
+                        # The mariadb client's text output escapes NUL, tabs, newlines and backslashes
+                        # (other tests put them in names): such rows are compared with the app's single
+                        # product instead.
+                        strings = (r[1], r[2])
+                        if "\\" in r[1] or "\\" in r[2]:
+                            one = product(it["id"])
+                            strings = (one["sku"], one["name"])
+                        self.assertEqual((it["sku"], it["name"]), strings, it)
                         self.assertEqual(it["available"], it["stock"] - it["reserved"], it)
                     seen += ids_of(body)
                     if body["next_after"] is None:

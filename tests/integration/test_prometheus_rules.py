@@ -265,6 +265,8 @@ class MonitoringConfig(unittest.TestCase):
         m = re.match(r'^(\S+ \[\S+\] "[A-Z]+ \S+") (\d{3}) (.*)$', real[-1])
         self.assertIsNotNone(m, "nginx's log line is not in the stockd format: %r" % real[-1])
         fake = ["%s %s %s" % (m.group(1), st, m.group(3)) for st in ("502", "502", "504")]
+        # nginx logs the decoded path: a space in it (a request for /api/a%20b) is one line all the same
+        fake.append('%s /api/a b" 404 %s' % (m.group(1).split(" ", 2)[0] + " " + m.group(1).split(" ", 2)[1] + ' "GET', m.group(3)))
         with tempfile.TemporaryDirectory() as d:
             os.mkdir(os.path.join(d, "progs"))
             shutil.copy(os.path.join(TOP, MTAIL_PROG), os.path.join(d, "progs"))

@@ -78,7 +78,14 @@ class TrustedProxy(unittest.TestCase):
         """The client address nginx's access log shows for the request that got answer a."""
         rid = a.header("X-Request-Id")
         self.assertTrue(rid, a)
-        lines = [ln for ln in read(self.layout.access_log).splitlines() if " %s " % rid in ln]
+        # nginx writes the log line when it finalizes the request, which may be just after the client has
+        # read the answer: wait for it (2 s at most).
+        deadline = time.monotonic() + 2
+        while True:
+            lines = [ln for ln in read(self.layout.access_log).splitlines() if " %s " % rid in ln]
+            if lines or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         self.assertEqual(len(lines), 1, "access log lines for %s: %r" % (rid, lines))
         return lines[0].split(" ", 1)[0]
 
