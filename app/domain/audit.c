@@ -6,12 +6,15 @@
 
 /* Per product: the row, the sum of its hold rows, what it received and what
  * it sold. reserved must equal the held sum (expired-but-unreclaimed holds
- * still count), and received must equal stock + sold. */
+ * still count), and received must equal stock + sold. next_expiry_ms must
+ * not pass any of its holds' expiries: the hold paths look for expired
+ * holds only once the clock passes it. */
 static const char SQL_AUDIT_PRODUCTS[] =
 	"SELECT p.id, p.stock, p.reserved_stock,"
-	" COALESCE(h.held, 0), COALESCE(rc.received, 0), COALESCE(s.sold, 0)"
+	" COALESCE(h.held, 0), COALESCE(rc.received, 0), COALESCE(s.sold, 0), p.next_expiry_ms, h.first_expiry"
 	" FROM products p"
-	" LEFT JOIN (SELECT product_id, SUM(quantity) AS held FROM stock_holds GROUP BY product_id) h"
+	" LEFT JOIN (SELECT product_id, SUM(quantity) AS held, MIN(expires_at_ms) AS first_expiry"
+	"   FROM stock_holds GROUP BY product_id) h"
 	"   ON h.product_id = p.id"
 	" LEFT JOIN (SELECT product_id, SUM(delta) AS received FROM stock_receipts GROUP BY product_id) rc"
 	"   ON rc.product_id = p.id"
@@ -70,6 +73,8 @@ const char *audit_message(const audit_problem *p)
 		return "reserved is greater than stock";
 	if (strcmp(p->code, "reserved_mismatch") == 0)
 		return "reserved differs from the sum of the product's holds";
+	if (strcmp(p->code, "expiry_bound_stale") == 0)
+		return "a hold expires before the product's next_expiry_ms: its reclaim would be missed";
 	if (strcmp(p->code, "ledger_mismatch") == 0)
 		return "stock plus units sold differs from units received";
 	if (strcmp(p->code, "stray_hold") == 0)
@@ -106,6 +111,11 @@ static int audit_products(db *d, audit_report *out, size_t *cap)
 		if (reserved != held) {
 			p = add(out, cap, 2, "reserved_mismatch");
 			p->product_id = id, p->expected = held, p->actual = reserved;
+		}
+		const db_value *first = db_at(&r, i, 7);
+		if (!first->is_null && first->i < db_at(&r, i, 6)->i) {
+			p = add(out, cap, 2, "expiry_bound_stale");
+			p->product_id = id, p->expected = first->i, p->actual = db_at(&r, i, 6)->i;
 		}
 		if (received != stock + sold) {
 			p = add(out, cap, 3, "ledger_mismatch");

@@ -28,19 +28,6 @@ static const char SQL_CART_VIEW[] =
 	" ) x ON 1 = 1"
 	" WHERE c.id = ?";
 
-/* Lines with their live holds, then live holds without a line; expired
- * holds count as 0. UNION ALL without ORDER BY streams (no temporary
- * table); the few rows are sorted in C. */
-static const char SQL_CART_ITEMS[] =
-	"SELECT i.product_id, i.quantity, COALESCE(h.quantity, 0), COALESCE(h.expires_at_ms, 0)"
-	" FROM cart_items i LEFT JOIN stock_holds h"
-	"   ON h.cart_id = i.cart_id AND h.product_id = i.product_id AND h.expires_at_ms > ?"
-	" WHERE i.cart_id = ?"
-	" UNION ALL"
-	" SELECT h.product_id, 0, h.quantity, h.expires_at_ms FROM stock_holds h"
-	" WHERE h.cart_id = ? AND h.expires_at_ms > ?"
-	"   AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = h.cart_id AND i.product_id = h.product_id)";
-
 /* The line remembers the mode it was last changed in: abandoned carts are
  * counted per mode, so the canary's two groups compare. */
 static const char SQL_LINE_ADD[] =
@@ -102,54 +89,51 @@ static int by_product(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The cart's items as of now_ms into out (id and status are the caller's). */
-static int cart_items_read(db *d, const char *cart_id, int64_t now_ms, cart_view *out)
-{
-	cart_view_free(out);
-	size_t n = strlen(cart_id);
-	memcpy(out->id, cart_id, n + 1);
-	db_param q[] = { P_I64(now_ms), P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now_ms) };
-	db_rows r;
-	int rc = db_exec(d, SQL_CART_ITEMS, q, 4, &r);
-	if (rc != DB_OK)
-		return rc;
-	/* One spare slot: a patch may add the item the transaction created. */
-	out->items = calloc(r.nrows + 1, sizeof *out->items);
-	if (out->items == NULL)
-		abort();
-	for (size_t i = 0; i < r.nrows; i++) {
-		cart_item *it = &out->items[i];
-		it->product_id = db_at(&r, i, 0)->i;
-		it->quantity = db_at(&r, i, 1)->i;
-		it->reserved = db_at(&r, i, 2)->i;
-		it->reserved_until = it->reserved > 0 ? db_at(&r, i, 3)->i : 0;
-	}
-	out->nitems = r.nrows;
-	db_rows_free(&r);
-	qsort(out->items, out->nitems, sizeof *out->items, by_product);
-	return DB_OK;
-}
-
-/* Set one product's hold in a view read earlier in the same transaction,
- * after the hold changed under the product's row lock. */
-static void cart_view_set_hold(cart_view *v, int64_t product_id, int64_t reserved, int64_t until)
+/* A view read when the cart was locked, kept up to date with the changes
+ * the same transaction makes, instead of reading it again: the product's
+ * item, created in the view's spare slot if missing (NULL if it is missing
+ * and create is false). */
+static cart_item *cart_view_item(cart_view *v, int64_t product_id, bool create)
 {
 	size_t i = 0;
 	while (i < v->nitems && v->items[i].product_id < product_id)
 		i++;
 	if (i == v->nitems || v->items[i].product_id != product_id) {
-		if (reserved == 0)
-			return;
+		if (!create)
+			return NULL;
 		memmove(&v->items[i + 1], &v->items[i], (v->nitems - i) * sizeof *v->items);
 		v->items[i] = (cart_item){ product_id, 0, 0, 0 };
 		v->nitems++;
 	}
-	v->items[i].reserved = reserved;
-	v->items[i].reserved_until = reserved > 0 ? until : 0;
-	if (v->items[i].quantity == 0 && reserved == 0) {
-		memmove(&v->items[i], &v->items[i + 1], (v->nitems - i - 1) * sizeof *v->items);
-		v->nitems--;
-	}
+	return &v->items[i];
+}
+
+/* An item with neither a line nor a hold leaves the view. */
+static void cart_view_tidy(cart_view *v, int64_t product_id)
+{
+	cart_item *it = cart_view_item(v, product_id, false);
+	if (it == NULL || it->quantity > 0 || it->reserved > 0)
+		return;
+	size_t i = (size_t)(it - v->items);
+	memmove(&v->items[i], &v->items[i + 1], (v->nitems - i - 1) * sizeof *v->items);
+	v->nitems--;
+}
+
+static void cart_view_set_line(cart_view *v, int64_t product_id, int64_t quantity)
+{
+	cart_view_item(v, product_id, true)->quantity = quantity;
+	cart_view_tidy(v, product_id);
+}
+
+/* After the hold changed under the product's row lock. */
+static void cart_view_set_hold(cart_view *v, int64_t product_id, int64_t reserved, int64_t until)
+{
+	cart_item *it = cart_view_item(v, product_id, reserved > 0);
+	if (it == NULL)
+		return;
+	it->reserved = reserved;
+	it->reserved_until = reserved > 0 ? until : 0;
+	cart_view_tidy(v, product_id);
 }
 
 int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
@@ -203,7 +187,8 @@ static int add_body(db *d, void *arg)
 	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
-	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
+	cart_view_free(op->out);
+	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart, op->out);
 	if (rc == DB_OK)
 		rc = cart_refusal(d, op->cfg, &cart, op->product_id, op->quantity, true);
 	bool hold = op->mode == MODE_STOCK && op->stock_flag;
@@ -217,15 +202,16 @@ static int add_body(db *d, void *arg)
 	db_param line[] = { P_STR(op->cart_id, n), P_I64(op->product_id), P_I64(op->quantity),
 			    P_STR(mode, strlen(mode)) };
 	rc = db_exec(d, SQL_LINE_ADD, line, 4, NULL);
-	if (rc == DB_OK)
-		rc = cart_items_read(d, op->cart_id, now, op->out);
-	if (rc != DB_OK || !hold)
+	if (rc != DB_OK)
 		return rc;
+	cart_view_set_line(op->out, op->product_id, cart.line + op->quantity);
+	if (!hold)
+		return DB_OK;
 
 	/* The product lock comes last and the transaction commits right after:
 	 * a hot product's throughput is 1 / (time its row lock is held). */
 	hold_change h;
-	rc = hold_take(d, op->cfg, op->cart_id, op->product_id, op->quantity, now, &h);
+	rc = hold_take(d, op->cfg, op->cart_id, cart.has_live_hold, op->product_id, op->quantity, now, &h);
 	op->ev.expired += h.expired;
 	op->why->available = h.available;
 	if (rc != DB_OK)
@@ -255,7 +241,8 @@ static int remove_body(db *d, void *arg)
 	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
-	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
+	cart_view_free(op->out);
+	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart, op->out);
 	if (rc != DB_OK)
 		return rc;
 	if (!cart.found)
@@ -275,10 +262,11 @@ static int remove_body(db *d, void *arg)
 				 P_I64(op->product_id) };
 		rc = db_exec(d, SQL_LINE_SET, p, 4, NULL);
 	}
-	if (rc == DB_OK)
-		rc = cart_items_read(d, op->cart_id, now, op->out);
-	if (rc != DB_OK || op->mode != MODE_STOCK || !op->stock_flag)
+	if (rc != DB_OK)
 		return rc;
+	cart_view_set_line(op->out, op->product_id, cart.line - removed);
+	if (op->mode != MODE_STOCK || !op->stock_flag)
+		return DB_OK;
 
 	/* Give back as many held units as left the line, never more than held. */
 	hold_change h;

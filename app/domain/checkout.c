@@ -74,15 +74,15 @@ static int load_order(db *d, const char *cart_id, order *out)
 
 typedef struct {
 	int64_t product_id, wanted, price_cents;
+	locked_product lp;
 	checkout_out plan;
 } checkout_item;
 
-static int sell(db *d, checkout_op *op, const checkout_item *items, size_t n, size_t nlines, int64_t total)
+static int sell(db *d, checkout_op *op, checkout_item *items, size_t n, size_t nlines, int64_t total)
 {
 	size_t len = strlen(op->cart_id);
 	for (size_t i = 0; i < n; i++) {
-		int rc = product_adjust(d, items[i].product_id, items[i].plan.stock_delta,
-					items[i].plan.reserved_delta);
+		int rc = product_update(d, &items[i].lp, items[i].plan.stock_delta, items[i].plan.reserved_delta, 0);
 		if (rc != DB_OK)
 			return rc;
 	}
@@ -131,7 +131,7 @@ static int checkout_body(db *d, void *arg)
 
 	int64_t now = clock_now_ms();
 	locked_cart cart;
-	int rc = lock_cart(d, op->cart_id, 0, now, &cart);
+	int rc = lock_cart(d, op->cart_id, 0, now, &cart, NULL);
 	if (rc != DB_OK)
 		return rc;
 	if (!cart.found)
@@ -165,15 +165,15 @@ static int checkout_body(db *d, void *arg)
 
 	size_t nshort = 0;
 	for (size_t i = 0; i < n; i++) {
-		locked_product lp;
-		rc = lock_product(d, items[i].product_id, op->cart_id, now, &lp);
+		locked_product *lp = &items[i].lp;
+		rc = lock_product(d, items[i].product_id, op->cart_id, now, lp);
 		if (rc == DOM_PRODUCT_NOT_FOUND)
 			rc = DB_ERR_OTHER; /* products are never deleted */
 		if (rc != DB_OK)
 			goto done;
-		op->ev.expired += lp.expired_reclaimed;
-		items[i].price_cents = lp.price_cents;
-		items[i].plan = checkout_plan((checkout_in){ items[i].wanted, lp.held, lp.stock - lp.reserved });
+		op->ev.expired += lp->expired_reclaimed;
+		items[i].price_cents = lp->price_cents;
+		items[i].plan = checkout_plan((checkout_in){ items[i].wanted, lp->held, lp->stock - lp->reserved });
 		nshort += !items[i].plan.ok;
 	}
 	if (nshort > 0) {

@@ -29,12 +29,15 @@ int cart_refusal(db *d, const stk_config *cfg, const locked_cart *cart, int64_t 
 	return refusal == DOM_OK ? DOM_OK : product_refusal(d, product_id, refusal);
 }
 
-int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t product_id, int64_t quantity,
-	      int64_t now_ms, hold_change *out)
+int hold_take(db *d, const stk_config *cfg, const char *cart_id, bool cart_holds, int64_t product_id,
+	      int64_t quantity, int64_t now_ms, hold_change *out)
 {
 	memset(out, 0, sizeof *out);
 	locked_product lp;
-	int rc = lock_product(d, product_id, cart_id, now_ms, &lp);
+	/* Holds are written only under the cart's lock, which the caller has:
+	 * without a live hold then, none can appear, and an expired one is
+	 * reclaimed by the product lock. */
+	int rc = lock_product(d, product_id, cart_holds ? cart_id : NULL, now_ms, &lp);
 	if (rc != DB_OK)
 		return rc;
 	out->expired = lp.expired_reclaimed;
@@ -45,7 +48,7 @@ int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t product
 	int64_t until = now_ms + cfg->reservation_timeout_ms;
 	rc = hold_write(d, cart_id, product_id, lp.held + quantity, until);
 	if (rc == DB_OK)
-		rc = product_adjust(d, product_id, 0, quantity);
+		rc = product_update(d, &lp, 0, quantity, until);
 	if (rc != DB_OK)
 		return rc;
 	out->reserved = lp.held + quantity;
@@ -64,13 +67,12 @@ int hold_give_back(db *d, const char *cart_id, int64_t product_id, int64_t quant
 	if (rc != DB_OK)
 		return rc;
 	int64_t released = hold_clamp_removal(lp.held, quantity);
-	if (released > 0) {
+	if (released > 0)
 		rc = hold_write(d, cart_id, product_id, lp.held - released, lp.held_until);
-		if (rc == DB_OK)
-			rc = product_adjust(d, product_id, 0, -released);
-		if (rc != DB_OK)
-			return rc;
-	}
+	if (rc == DB_OK)
+		rc = product_update(d, &lp, 0, -released, 0);
+	if (rc != DB_OK)
+		return rc;
 	out->expired = lp.expired_reclaimed;
 	out->reserved = lp.held - released;
 	out->reserved_until = out->reserved > 0 ? lp.held_until : 0;

@@ -30,11 +30,13 @@ typedef struct {
 } hold_change;
 
 /* Lock the product (reclaiming its expired holds) and hold `quantity` more
- * for the cart, restarting the hold's timeout. DB_OK, DOM_PRODUCT_NOT_FOUND,
+ * for the cart, restarting the hold's timeout. cart_holds: the locked cart
+ * had a live hold on the product (else none can appear before the product
+ * lock, and the lock skips looking). DB_OK, DOM_PRODUCT_NOT_FOUND,
  * DOM_QUANTITY_LIMIT, DOM_INSUFFICIENT_STOCK (out->available says how many
  * were free) or a DB_ERR_*. */
-int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t product_id, int64_t quantity,
-	      int64_t now_ms, hold_change *out);
+int hold_take(db *d, const stk_config *cfg, const char *cart_id, bool cart_holds, int64_t product_id,
+	      int64_t quantity, int64_t now_ms, hold_change *out);
 
 /* Lock the product and give back up to `quantity` units of the cart's hold
  * (0: all of it), never more than is held; the timeout is kept. */

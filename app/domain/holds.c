@@ -19,13 +19,13 @@ static int reserve_body(db *d, void *arg)
 	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
-	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart);
+	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart, NULL);
 	if (rc == DB_OK)
 		rc = cart_refusal(d, op->cfg, &cart, op->product_id, 0, true);
 	if (rc != DB_OK)
 		return rc;
 	hold_change h;
-	rc = hold_take(d, op->cfg, op->cart_id, op->product_id, op->quantity, now, &h);
+	rc = hold_take(d, op->cfg, op->cart_id, cart.has_live_hold, op->product_id, op->quantity, now, &h);
 	op->ev.expired += h.expired;
 	op->why->available = h.available;
 	if (rc != DB_OK)
@@ -53,7 +53,7 @@ static int release_body(db *d, void *arg)
 	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
 	locked_cart cart;
-	int rc = lock_cart(d, op->cart_id, 0, now, &cart);
+	int rc = lock_cart(d, op->cart_id, 0, now, &cart, NULL);
 	if (rc == DB_OK)
 		rc = cart_refusal(d, op->cfg, &cart, op->product_id, 0, false);
 	if (rc != DB_OK)

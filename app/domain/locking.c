@@ -1,53 +1,66 @@
 #include "domain/locking.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "domain/domain.h"
 
-/* One round trip takes the lock and learns everything the hold paths need:
- * the row, how much of its holds has expired, and this cart's live hold.
+/* One round trip takes the lock and learns what the hold paths need: the
+ * row, the bound below which none of its holds expires, and (with a cart)
+ * this cart's live hold, read by primary key.
  *
  * The hold subqueries are plain reads, right only under READ COMMITTED
  * (every app session's level, db.c): there each statement reads the latest
- * committed rows, after this statement's row lock was granted, so the sum is
- * exactly what the DELETE below removes. Under REPEATABLE READ a snapshot
- * taken earlier in the transaction could still count holds another
- * transaction reclaimed since. So the statement also returns the session's
- * level and lock_product() refuses to go on under any other: no extra round
- * trip. Making the subqueries locking reads instead was tried and measured:
- * their index range scans lock boundary records of neighbouring products'
- * holds, and the mixed-workload race test deadlocked (9 to 50 deadlocks a
- * run, a checkout answered 503 after its retries). */
-static const char SQL_LOCK_PRODUCT[] =
-	"SELECT p.stock, p.reserved_stock, p.price_cents,"
-	" (SELECT COALESCE(SUM(h.quantity), 0) FROM stock_holds h"
-	"   WHERE h.product_id = p.id AND h.expires_at_ms <= ?),"
+ * committed rows, after this statement's row lock was granted. Under
+ * REPEATABLE READ a snapshot taken earlier in the transaction could still
+ * show holds another transaction changed since. So the statement also
+ * returns the session's level and lock_product() refuses to go on under any
+ * other: no extra round trip. Making them locking reads instead was tried
+ * and measured: index range scans lock boundary records of neighbouring
+ * products' holds, and the mixed-workload race test deadlocked. */
+static const char SQL_LOCK_PRODUCT_FOR_CART[] =
+	"SELECT p.stock, p.reserved_stock, p.price_cents, p.next_expiry_ms, @@session.tx_isolation,"
 	" (SELECT h.quantity FROM stock_holds h"
 	"   WHERE h.cart_id = ? AND h.product_id = p.id AND h.expires_at_ms > ?),"
 	" (SELECT h.expires_at_ms FROM stock_holds h"
-	"   WHERE h.cart_id = ? AND h.product_id = p.id AND h.expires_at_ms > ?),"
-	" @@session.tx_isolation"
+	"   WHERE h.cart_id = ? AND h.product_id = p.id AND h.expires_at_ms > ?)"
 	" FROM products p WHERE p.id = ? FOR UPDATE";
+
+/* The same without a cart: a plain primary-key lock, the lean path's. */
+static const char SQL_LOCK_PRODUCT[] =
+	"SELECT stock, reserved_stock, price_cents, next_expiry_ms, @@session.tx_isolation"
+	" FROM products WHERE id = ? FOR UPDATE";
+
+/* Only once the clock has passed next_expiry_ms: what expired, and the
+ * earliest expiry of what stays. Both walk (product_id, expires_at_ms)
+ * from one end, so their cost does not grow with the product's live holds.
+ * Every writer of this product's holds holds its row lock (the sweep
+ * included) and these are READ COMMITTED reads after that lock: the set
+ * summed is exactly the set the DELETE removes. */
+static const char SQL_EXPIRED_HOLDS[] =
+	"SELECT (SELECT COALESCE(SUM(quantity), 0) FROM stock_holds WHERE product_id = ? AND expires_at_ms <= ?),"
+	" (SELECT MIN(expires_at_ms) FROM stock_holds WHERE product_id = ? AND expires_at_ms > ?)";
 
 static const char SQL_DELETE_EXPIRED[] =
 	"DELETE FROM stock_holds WHERE product_id = ? AND expires_at_ms <= ?";
 
-static const char SQL_PRODUCT_ADJUST[] =
-	"UPDATE products SET stock = stock + ?, reserved_stock = reserved_stock + ? WHERE id = ?";
+static const char SQL_PRODUCT_UPDATE[] =
+	"UPDATE products SET stock = stock + ?, reserved_stock = reserved_stock + ?, next_expiry_ms = ?"
+	" WHERE id = ?";
+
+/* The cart's row locked first (the first SELECT of a UNION runs first),
+ * then its lines and live holds as plain reads: every writer of the lines
+ * holds the cart lock, so they are the latest; holds may only expire
+ * meanwhile, which the read filters. Plain primary-key-prefix reads: no
+ * correlated subquery, no temporary table (UNION ALL streams). */
+static const char SQL_LOCK_CART_ROWS[] =
+	"(SELECT 0, status, 0, 0, 0 FROM carts WHERE id = ? FOR UPDATE)"
+	" UNION ALL (SELECT 1, NULL, product_id, quantity, 0 FROM cart_items WHERE cart_id = ?)"
+	" UNION ALL (SELECT 2, NULL, product_id, quantity, expires_at_ms FROM stock_holds"
+	"            WHERE cart_id = ? AND expires_at_ms > ?)";
 
 static const char SQL_LOCK_CART[] = "SELECT status FROM carts WHERE id = ? FOR UPDATE";
-
-/* Scalar subqueries only: a UNION or GROUP BY here would build a
- * temporary table on every add, the hottest statement there is. */
-static const char SQL_LOCK_CART_FOR_PRODUCT[] =
-	"SELECT c.status,"
-	" (SELECT i.quantity FROM cart_items i WHERE i.cart_id = c.id AND i.product_id = ?),"
-	" EXISTS(SELECT 1 FROM stock_holds h WHERE h.cart_id = c.id AND h.product_id = ? AND h.expires_at_ms > ?),"
-	" (SELECT COUNT(*) FROM cart_items i WHERE i.cart_id = c.id)"
-	" + (SELECT COUNT(*) FROM stock_holds h WHERE h.cart_id = c.id AND h.expires_at_ms > ?"
-	"    AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = h.cart_id AND i.product_id = h.product_id))"
-	" FROM carts c WHERE c.id = ? FOR UPDATE";
 
 static const char SQL_PRODUCT_EXISTS[] = "SELECT 1 FROM products WHERE id = ?";
 
@@ -57,16 +70,42 @@ static const char SQL_HOLD_UPSERT[] =
 
 static const char SQL_HOLD_DELETE[] = "DELETE FROM stock_holds WHERE cart_id = ? AND product_id = ?";
 
+static int reclaim_expired(db *d, int64_t now_ms, locked_product *lp)
+{
+	db_param p[] = { P_I64(lp->id), P_I64(now_ms), P_I64(lp->id), P_I64(now_ms) };
+	db_rows r;
+	int rc = db_exec(d, SQL_EXPIRED_HOLDS, p, 4, &r);
+	if (rc != DB_OK)
+		return rc;
+	int64_t expired = db_at(&r, 0, 0)->i;
+	lp->next_expiry = db_at(&r, 0, 1)->is_null ? HOLD_NO_EXPIRY : db_at(&r, 0, 1)->i;
+	db_rows_free(&r);
+	if (expired == 0)
+		return DB_OK;
+	db_param del[] = { P_I64(lp->id), P_I64(now_ms) };
+	rc = db_exec(d, SQL_DELETE_EXPIRED, del, 2, NULL);
+	if (rc != DB_OK)
+		return rc;
+	lp->reserved -= expired;
+	lp->expired_reclaimed = expired;
+	lp->pending_reserved = -expired;
+	return DB_OK;
+}
+
 int lock_product(db *d, int64_t product_id, const char *cart_id, int64_t now_ms, locked_product *out)
 {
 	memset(out, 0, sizeof *out);
-	const char *cart = cart_id ? cart_id : "";
-	db_param p[] = {
-		P_I64(now_ms), P_STR(cart, strlen(cart)), P_I64(now_ms),
-		P_STR(cart, strlen(cart)), P_I64(now_ms), P_I64(product_id),
-	};
+	out->id = product_id;
 	db_rows r;
-	int rc = db_exec(d, SQL_LOCK_PRODUCT, p, 6, &r);
+	int rc;
+	if (cart_id != NULL) {
+		size_t n = strlen(cart_id);
+		db_param p[] = { P_STR(cart_id, n), P_I64(now_ms), P_STR(cart_id, n), P_I64(now_ms), P_I64(product_id) };
+		rc = db_exec(d, SQL_LOCK_PRODUCT_FOR_CART, p, 5, &r);
+	} else {
+		db_param p[] = { P_I64(product_id) };
+		rc = db_exec(d, SQL_LOCK_PRODUCT, p, 1, &r);
+	}
 	if (rc != DB_OK)
 		return rc;
 	if (r.nrows == 0) {
@@ -76,69 +115,129 @@ int lock_product(db *d, int64_t product_id, const char *cart_id, int64_t now_ms,
 	out->stock = db_at(&r, 0, 0)->i;
 	out->reserved = db_at(&r, 0, 1)->i;
 	out->price_cents = db_at(&r, 0, 2)->i;
-	int64_t expired = db_at(&r, 0, 3)->i;
-	out->held = db_at(&r, 0, 4)->is_null ? 0 : db_at(&r, 0, 4)->i;
-	out->held_until = db_at(&r, 0, 5)->is_null ? 0 : db_at(&r, 0, 5)->i;
-	const db_value *level = db_at(&r, 0, 6);
+	out->next_expiry_stored = out->next_expiry = db_at(&r, 0, 3)->i;
+	const db_value *level = db_at(&r, 0, 4);
 	if (level->is_null || strcmp(level->s, "READ-COMMITTED") != 0) {
 		log_error("the hold path needs READ COMMITTED; this session runs %s: refused",
 			  level->is_null ? "an unknown level" : level->s);
 		db_rows_free(&r);
 		return DB_ERR_OTHER;
 	}
+	if (cart_id != NULL) {
+		out->held = db_at(&r, 0, 5)->is_null ? 0 : db_at(&r, 0, 5)->i;
+		out->held_until = db_at(&r, 0, 6)->is_null ? 0 : db_at(&r, 0, 6)->i;
+	}
 	db_rows_free(&r);
-	if (expired == 0)
+	/* A hold that expired has expires_at_ms <= now_ms, and the bound is
+	 * below every expiry: nothing can have expired while now_ms is below it. */
+	if (out->next_expiry_stored > now_ms)
 		return DB_OK;
-	/* Every writer of this product's holds holds this row lock, and the sum
-	 * above was a locking read: the set summed is exactly the set deleted. */
-	db_param del[] = { P_I64(product_id), P_I64(now_ms) };
-	db_rows dr;
-	rc = db_exec(d, SQL_DELETE_EXPIRED, del, 2, &dr);
+	return reclaim_expired(d, now_ms, out);
+}
+
+int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reserved_delta, int64_t hold_until)
+{
+	if (hold_until > 0 && hold_until < lp->next_expiry)
+		lp->next_expiry = hold_until;
+	reserved_delta += lp->pending_reserved;
+	if (stock_delta == 0 && reserved_delta == 0 && lp->next_expiry == lp->next_expiry_stored)
+		return DB_OK;
+	db_param p[] = { P_I64(stock_delta), P_I64(reserved_delta), P_I64(lp->next_expiry), P_I64(lp->id) };
+	int rc = db_exec(d, SQL_PRODUCT_UPDATE, p, 4, NULL);
 	if (rc != DB_OK)
 		return rc;
-	db_rows_free(&dr);
-	rc = product_adjust(d, product_id, 0, -expired);
-	if (rc != DB_OK)
-		return rc;
-	out->reserved -= expired;
-	out->expired_reclaimed = expired;
+	lp->pending_reserved = 0;
+	lp->next_expiry_stored = lp->next_expiry;
 	return DB_OK;
 }
 
-int product_adjust(db *d, int64_t product_id, int64_t stock_delta, int64_t reserved_delta)
+static int by_product(const void *a, const void *b)
 {
-	if (stock_delta == 0 && reserved_delta == 0)
-		return DB_OK;
-	db_param p[] = { P_I64(stock_delta), P_I64(reserved_delta), P_I64(product_id) };
-	return db_exec(d, SQL_PRODUCT_ADJUST, p, 3, NULL);
+	int64_t x = ((const cart_item *)a)->product_id, y = ((const cart_item *)b)->product_id;
+	return (x > y) - (x < y);
 }
 
-int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out)
+/* Lines and live holds, one item per product: the rows sorted by product
+ * (a line sorts before its hold), then merged. */
+static void cart_rows_merge(const db_rows *r, cart_view *view)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->nrows; i++) {
+		int64_t kind = db_at(r, i, 0)->i;
+		if (kind == 0)
+			continue;
+		cart_item it = { db_at(r, i, 2)->i, 0, 0, 0 };
+		if (kind == 1)
+			it.quantity = db_at(r, i, 3)->i;
+		else {
+			it.reserved = db_at(r, i, 3)->i;
+			it.reserved_until = db_at(r, i, 4)->i;
+		}
+		view->items[n++] = it;
+	}
+	qsort(view->items, n, sizeof *view->items, by_product);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m > 0 && view->items[m - 1].product_id == view->items[i].product_id) {
+			view->items[m - 1].reserved += view->items[i].reserved;
+			view->items[m - 1].reserved_until += view->items[i].reserved_until;
+			view->items[m - 1].quantity += view->items[i].quantity;
+		} else
+			view->items[m++] = view->items[i];
+	}
+	view->nitems = m;
+}
+
+int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out,
+	      cart_view *view)
 {
 	memset(out, 0, sizeof *out);
 	size_t n = strlen(cart_id);
 	db_rows r;
 	int rc;
-	if (product_id > 0) {
-		db_param p[] = { P_I64(product_id), P_I64(product_id), P_I64(now_ms), P_I64(now_ms),
-				 P_STR(cart_id, n) };
-		rc = db_exec(d, SQL_LOCK_CART_FOR_PRODUCT, p, 5, &r);
-	} else {
+	if (product_id <= 0) {
 		db_param p[] = { P_STR(cart_id, n) };
 		rc = db_exec(d, SQL_LOCK_CART, p, 1, &r);
+		if (rc != DB_OK)
+			return rc;
+		if (r.nrows > 0) {
+			out->found = 1;
+			out->checked_out = strcmp(db_at(&r, 0, 0)->s, "checked_out") == 0;
+		}
+		db_rows_free(&r);
+		return DB_OK;
 	}
+	db_param p[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now_ms) };
+	rc = db_exec(d, SQL_LOCK_CART_ROWS, p, 4, &r);
 	if (rc != DB_OK)
 		return rc;
-	if (r.nrows > 0) {
-		out->found = 1;
-		out->checked_out = strcmp(db_at(&r, 0, 0)->s, "checked_out") == 0;
-		if (product_id > 0) {
-			out->line = db_at(&r, 0, 1)->is_null ? 0 : db_at(&r, 0, 1)->i;
-			out->has_live_hold = db_at(&r, 0, 2)->i != 0;
-			out->products = db_at(&r, 0, 3)->i;
+	cart_view rows = { .items = NULL };
+	/* One spare slot: the caller may add the item its change creates. */
+	rows.items = calloc(r.nrows + 1, sizeof *rows.items);
+	if (rows.items == NULL)
+		abort();
+	for (size_t i = 0; i < r.nrows; i++) {
+		if (db_at(&r, i, 0)->i == 0) {
+			out->found = 1;
+			out->checked_out = strcmp(db_at(&r, i, 1)->s, "checked_out") == 0;
 		}
 	}
+	cart_rows_merge(&r, &rows);
 	db_rows_free(&r);
+	out->products = (int64_t)rows.nitems;
+	for (size_t i = 0; i < rows.nitems; i++) {
+		if (rows.items[i].product_id == product_id) {
+			out->line = rows.items[i].quantity;
+			out->has_live_hold = rows.items[i].reserved > 0;
+		}
+	}
+	if (view != NULL && out->found) {
+		memcpy(view->id, cart_id, n + 1);
+		view->checked_out = out->checked_out;
+		view->items = rows.items;
+		view->nitems = rows.nitems;
+	} else
+		free(rows.items);
 	return DB_OK;
 }
 

@@ -2,6 +2,7 @@
 #define STK_LOCKING_H
 #include <stdint.h>
 
+#include "domain/domain.h"
 #include "store/db.h"
 
 /* Lock order, the same in every code path, so that no two transactions can
@@ -11,17 +12,29 @@
  *   3. rows hanging off those (holds, lines, orders).
  * The sweep and operator stock changes start at step 2. */
 
+/* next_expiry_ms of a product without holds: none expires before the end of time. */
+#define HOLD_NO_EXPIRY INT64_MAX
+
 typedef struct {
+	int64_t id;
 	int64_t stock, reserved, price_cents;
 	int64_t held;            /* this cart's live hold on the product */
 	int64_t held_until;      /* its expiry, epoch ms; 0 if none */
 	int64_t expired_reclaimed; /* units of expired holds released just now */
+	/* products.next_expiry_ms: no hold of the product expires before it.
+	 * `stored` is the row's value, `next` what product_update() writes. */
+	int64_t next_expiry_stored, next_expiry;
+	int64_t pending_reserved; /* -expired_reclaimed until product_update() */
 } locked_product;
 
-/* SELECT ... FOR UPDATE the product row, then release the product's expired
- * holds (expires_at_ms <= now_ms) in the same transaction, so that an
- * expired hold never blocks anyone. cart_id may be NULL. Returns DB_OK,
- * DOM_PRODUCT_NOT_FOUND or a DB_ERR_*. `reserved` is after the reclaim. */
+/* SELECT ... FOR UPDATE the product row, then, if the clock has passed the
+ * product's next_expiry_ms, delete its expired holds (expires_at_ms <=
+ * now_ms) in the same transaction, so that an expired hold never blocks
+ * anyone. With cart_id, also reads that cart's live hold on the product
+ * (NULL: the caller knows the cart holds none). Returns DB_OK,
+ * DOM_PRODUCT_NOT_FOUND or a DB_ERR_*. `reserved` is after the reclaim; the
+ * row itself is written by product_update(), which every caller that got
+ * DB_OK must call once before committing. */
 int lock_product(db *d, int64_t product_id, const char *cart_id, int64_t now_ms, locked_product *out);
 
 typedef struct {
@@ -34,9 +47,12 @@ typedef struct {
 } locked_cart;
 
 /* SELECT ... FOR UPDATE the cart row: serialises a cart's own requests.
- * With product_id > 0, also reads the cart's facts about that product in
- * the same round trip. */
-int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out);
+ * With product_id > 0, the same round trip also reads the cart's lines and
+ * live holds: the facts about that product go to *out and, if view is not
+ * NULL, the items (sorted by product, one spare slot) to *view, which the
+ * caller frees with cart_view_free(). */
+int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out,
+	      cart_view *view);
 
 /* Non-locking existence check, for ordering errors (404 before 409). */
 int product_exists(db *d, int64_t product_id, int *exists);
@@ -45,7 +61,11 @@ int product_exists(db *d, int64_t product_id, int *exists);
  * `until` is kept as given. Does not touch products.reserved_stock. */
 int hold_write(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until);
 
-/* products.reserved_stock += delta (and stock += stock_delta). */
-int product_adjust(db *d, int64_t product_id, int64_t stock_delta, int64_t reserved_delta);
+/* Write the product locked into *lp: stock += stock_delta, reserved_stock +=
+ * reserved_delta plus the reclaim lock_product() left pending, and
+ * next_expiry_ms lowered to hold_until when a hold was just written to
+ * expire then (0: no hold written). Skips the round trip when nothing
+ * changes. May be called again on the same lp. */
+int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reserved_delta, int64_t hold_until);
 
 #endif

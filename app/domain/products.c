@@ -24,7 +24,7 @@ static const char SQL_PRODUCTS_PAGE[] =
 	" WHERE id > ? ORDER BY id LIMIT ?";
 
 static const char SQL_PRODUCT_INSERT[] =
-	"INSERT INTO products (sku, name, price_cents, stock) VALUES (?, ?, ?, ?)";
+	"INSERT INTO products (sku, name, price_cents, stock, next_expiry_ms) VALUES (?, ?, ?, ?, ?)";
 
 static const char SQL_RECEIPT_INSERT[] =
 	"INSERT INTO stock_receipts (product_id, delta, reason) VALUES (?, ?, ?)";
@@ -139,9 +139,9 @@ static int create_body(db *d, void *arg)
 	product_op *op = arg;
 	product_free(op->out);
 	db_param p[] = { P_STR(op->sku, op->sku_len), P_STR(op->name, op->name_len), P_I64(op->price_cents),
-			 P_I64(op->stock) };
+			 P_I64(op->stock), P_I64(HOLD_NO_EXPIRY) };
 	db_rows r;
-	int rc = db_exec(d, SQL_PRODUCT_INSERT, p, 4, &r);
+	int rc = db_exec(d, SQL_PRODUCT_INSERT, p, 5, &r);
 	if (rc == DB_ERR_DUP)
 		return DOM_SKU_EXISTS;
 	if (rc != DB_OK)
@@ -180,10 +180,10 @@ static int stock_body(db *d, void *arg)
 	/* Held units are promised to shoppers: stock may not drop below them. */
 	if (next < lp.reserved || next < 0)
 		return DOM_BELOW_RESERVED;
+	rc = product_update(d, &lp, next - lp.stock, 0, 0);
+	if (rc != DB_OK)
+		return rc;
 	if (next != lp.stock) {
-		rc = product_adjust(d, op->id, next - lp.stock, 0);
-		if (rc != DB_OK)
-			return rc;
 		const char *reason = op->is_set ? "set" : "delta";
 		db_param rec[] = { P_I64(op->id), P_I64(next - lp.stock), P_STR(reason, strlen(reason)) };
 		rc = db_exec(d, SQL_RECEIPT_INSERT, rec, 3, NULL);

@@ -31,6 +31,8 @@ static int reclaim_body(db *d, void *arg)
 	reclaim_op *op = arg;
 	locked_product lp;
 	int rc = lock_product(d, op->product_id, NULL, op->now_ms, &lp);
+	if (rc == DB_OK)
+		rc = product_update(d, &lp, 0, 0, 0);
 	op->reclaimed = rc == DB_OK ? lp.expired_reclaimed : 0;
 	return rc == DOM_PRODUCT_NOT_FOUND ? DB_OK : rc;
 }

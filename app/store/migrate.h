@@ -4,7 +4,7 @@
 #include "core/config.h"
 
 /* The schema version this build needs; the app refuses to serve an older one. */
-#define SCHEMA_REQUIRED 5
+#define SCHEMA_REQUIRED 6
 
 /* Apply, in order and once each, the migrations NNNN_name.sql in dir that
  * are not yet recorded in schema_migrations, up to version `upto` (0: all).

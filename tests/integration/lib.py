@@ -399,9 +399,19 @@ def line_qty(cid, pid):
 
 
 def expire_holds(cid, pid=None, ago_ms=1000):
-    """Make a cart's holds already expired, behind the service's back."""
+    """Make a cart's holds already expired, as if the clock had run on: the
+    products' next_expiry_ms (a lower bound of their holds' expiries) moves
+    back with them, or the service would rightly not look for them."""
     where = "cart_id='%s'" % cid + ("" if pid is None else " AND product_id=%d" % pid)
-    db("UPDATE stock_holds SET expires_at_ms=%d WHERE %s" % (now_ms() - ago_ms, where))
+    back_dated_holds(where, now_ms() - ago_ms)
+
+
+def back_dated_holds(where, expires_at_ms):
+    """Set expires_at_ms of the holds WHERE (SQL) and keep each product's
+    next_expiry_ms below it, the invariant the service keeps."""
+    db("UPDATE products SET next_expiry_ms = LEAST(next_expiry_ms, %d)"
+       " WHERE id IN (SELECT product_id FROM stock_holds WHERE %s)" % (expires_at_ms, where))
+    db("UPDATE stock_holds SET expires_at_ms=%d WHERE %s" % (expires_at_ms, where))
 
 
 def db_consistency(pids):

@@ -201,6 +201,8 @@ class RepeatableRead(StockdTest):
             # Another transaction holds P's row lock; only then does X's hold expire, so that no one else (the
             # sweeper, a request) can reclaim it before that transaction does.
             other.run("BEGIN; SELECT id FROM products WHERE id = %d FOR UPDATE" % pid)
+            # (next_expiry_ms, a lower bound of the holds' expiries, moves back with the expiry)
+            other.run("UPDATE products SET next_expiry_ms = 0 WHERE id = %d" % pid)
             db("UPDATE stock_holds SET expires_at_ms = %d WHERE cart_id = '%s'" % (now_ms() - 1000, x))
             # The driver's reserve for Y locks Y (its snapshot starts there) and waits for P...
             drv = subprocess.Popen([self.driver, DB_SOCKET, DB_NAME, y, str(pid), "1"], stdout=subprocess.PIPE,
