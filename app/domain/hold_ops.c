@@ -29,15 +29,30 @@ int cart_refusal(db *d, const stk_config *cfg, const locked_cart *cart, int64_t 
 	return refusal == DOM_OK ? DOM_OK : product_refusal(d, product_id, refusal);
 }
 
-int hold_take(db *d, const stk_config *cfg, const char *cart_id, bool cart_holds, int64_t product_id,
+int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t cart_held, int64_t product_id,
 	      int64_t quantity, int64_t now_ms, hold_change *out)
 {
 	memset(out, 0, sizeof *out);
+	int64_t until = now_ms + cfg->reservation_timeout_ms;
+	/* The fast path: when it matches, every hold of the product is live,
+	 * so the cart's is still the one read under the cart's lock. */
+	if (hold_can_take(cart_held, quantity, quantity, cfg->max_hold_per_product) == DOM_OK) {
+		bool done;
+		int rc = product_reserve_if_free(d, product_id, quantity, until, now_ms, &done);
+		if (rc != DB_OK)
+			return rc;
+		if (done) {
+			rc = hold_add(d, cart_id, product_id, quantity, until, &out->reserved, &out->available);
+			if (rc != DB_OK)
+				return rc;
+			out->reserved_until = until;
+			out->changed = quantity;
+			return DB_OK;
+		}
+	}
+	/* The full path: lock the row, reclaim what expired, say why not. */
 	locked_product lp;
-	/* Holds are written only under the cart's lock, which the caller has:
-	 * without a live hold then, none can appear, and an expired one is
-	 * reclaimed by the product lock. */
-	int rc = lock_product(d, product_id, cart_holds ? cart_id : NULL, now_ms, &lp);
+	int rc = lock_product(d, product_id, cart_held > 0 ? cart_id : NULL, now_ms, &lp);
 	if (rc != DB_OK)
 		return rc;
 	out->expired = lp.expired_reclaimed;
@@ -45,7 +60,6 @@ int hold_take(db *d, const stk_config *cfg, const char *cart_id, bool cart_holds
 	rc = hold_can_take(lp.held, quantity, out->available, cfg->max_hold_per_product);
 	if (rc != DOM_OK)
 		return rc;
-	int64_t until = now_ms + cfg->reservation_timeout_ms;
 	rc = hold_write(d, cart_id, product_id, lp.held + quantity, until);
 	if (rc == DB_OK)
 		rc = product_update(d, &lp, 0, quantity, until);

@@ -29,13 +29,13 @@ typedef struct {
 	int64_t changed;  /* units taken (hold_take) or given back (hold_give_back) */
 } hold_change;
 
-/* Lock the product (reclaiming its expired holds) and hold `quantity` more
- * for the cart, restarting the hold's timeout. cart_holds: the locked cart
- * had a live hold on the product (else none can appear before the product
- * lock, and the lock skips looking). DB_OK, DOM_PRODUCT_NOT_FOUND,
- * DOM_QUANTITY_LIMIT, DOM_INSUFFICIENT_STOCK (out->available says how many
- * were free) or a DB_ERR_*. */
-int hold_take(db *d, const stk_config *cfg, const char *cart_id, bool cart_holds, int64_t product_id,
+/* Hold `quantity` more units of the product for the cart, restarting the
+ * hold's timeout. cart_held: the cart's live hold on the product as read
+ * under the cart's lock (holds are written only under it, so it stays so
+ * until the product's expired holds are reclaimed). DB_OK,
+ * DOM_PRODUCT_NOT_FOUND, DOM_QUANTITY_LIMIT, DOM_INSUFFICIENT_STOCK
+ * (out->available says how many were free) or a DB_ERR_*. */
+int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t cart_held, int64_t product_id,
 	      int64_t quantity, int64_t now_ms, hold_change *out);
 
 /* Lock the product and give back up to `quantity` units of the cart's hold

@@ -45,6 +45,22 @@ static const char SQL_EXPIRED_HOLDS[] =
 static const char SQL_DELETE_EXPIRED[] =
 	"DELETE FROM stock_holds WHERE product_id = ? AND expires_at_ms <= ?";
 
+/* The hold's fast path: the row lock and the write in one statement, the
+ * lean path's conditional UPDATE. It matches only while nothing of the
+ * product's can have expired (next_expiry_ms > now: every hold of it is
+ * live, none to reclaim) and the units are free; otherwise nothing is
+ * written and the caller takes the full path (lock_product). */
+static const char SQL_RESERVE_IF_FREE[] =
+	"UPDATE products SET reserved_stock = reserved_stock + ?, next_expiry_ms = LEAST(next_expiry_ms, ?)"
+	" WHERE id = ? AND next_expiry_ms > ? AND stock - reserved_stock >= ?";
+
+/* Add to the cart's hold, answering with its new size and the product's
+ * available units (this transaction's own write to the locked row). */
+static const char SQL_HOLD_ADD[] =
+	"INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) VALUES (?, ?, ?, ?)"
+	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), expires_at_ms = VALUES(expires_at_ms)"
+	" RETURNING quantity, (SELECT p.stock - p.reserved_stock FROM products p WHERE p.id = product_id)";
+
 static const char SQL_PRODUCT_UPDATE[] =
 	"UPDATE products SET stock = stock + ?, reserved_stock = reserved_stock + ?, next_expiry_ms = ?"
 	" WHERE id = ?";
@@ -151,6 +167,35 @@ int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reser
 	return DB_OK;
 }
 
+int product_reserve_if_free(db *d, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
+			    bool *done)
+{
+	db_param p[] = { P_I64(quantity), P_I64(until_ms), P_I64(product_id), P_I64(now_ms), P_I64(quantity) };
+	db_rows r;
+	int rc = db_exec(d, SQL_RESERVE_IF_FREE, p, 5, &r);
+	*done = rc == DB_OK && r.affected == 1;
+	db_rows_free(&r);
+	return rc;
+}
+
+int hold_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t *held,
+	     int64_t *available)
+{
+	db_param p[] = { P_STR(cart_id, strlen(cart_id)), P_I64(product_id), P_I64(quantity), P_I64(until_ms) };
+	db_rows r;
+	int rc = db_exec(d, SQL_HOLD_ADD, p, 4, &r);
+	if (rc != DB_OK)
+		return rc;
+	if (r.nrows != 1 || r.ncols != 2) {
+		db_rows_free(&r);
+		return DB_ERR_OTHER;
+	}
+	*held = db_at(&r, 0, 0)->i;
+	*available = db_at(&r, 0, 1)->i;
+	db_rows_free(&r);
+	return DB_OK;
+}
+
 static int by_product(const void *a, const void *b)
 {
 	int64_t x = ((const cart_item *)a)->product_id, y = ((const cart_item *)b)->product_id;
@@ -229,6 +274,7 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
 		if (rows.items[i].product_id == product_id) {
 			out->line = rows.items[i].quantity;
 			out->has_live_hold = rows.items[i].reserved > 0;
+			out->held = rows.items[i].reserved;
 		}
 	}
 	if (view != NULL && out->found) {

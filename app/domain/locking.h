@@ -43,6 +43,7 @@ typedef struct {
 	/* with a product_id only: */
 	int64_t line;      /* the cart line's quantity, 0 if none */
 	int has_live_hold; /* a live hold on the product */
+	int64_t held;      /* its units */
 	int64_t products;  /* distinct products with a line or a live hold */
 } locked_cart;
 
@@ -53,6 +54,19 @@ typedef struct {
  * caller frees with cart_view_free(). */
 int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out,
 	      cart_view *view);
+
+/* The hold's fast path, one statement: reserved_stock += quantity and the
+ * expiry bound lowered to until_ms, if the product exists, none of its
+ * holds can have expired by now_ms and quantity units are free (*done);
+ * else nothing changes and the caller goes through lock_product(). */
+int product_reserve_if_free(db *d, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
+			    bool *done);
+
+/* The cart's hold on the product += quantity, expiring at until_ms; *held
+ * is the hold's new size and *available the product's free units, both as
+ * this transaction now sees them. Does not touch products. */
+int hold_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t *held,
+	     int64_t *available);
 
 /* Non-locking existence check, for ordering errors (404 before 409). */
 int product_exists(db *d, int64_t product_id, int *exists);
