@@ -408,9 +408,14 @@ def expire_holds(cid, pid=None, ago_ms=1000):
 
 def back_dated_holds(where, expires_at_ms):
     """Set expires_at_ms of the holds WHERE (SQL) and keep each product's
-    next_expiry_ms below it, the invariant the service keeps."""
-    db("UPDATE products SET next_expiry_ms = LEAST(next_expiry_ms, %d)"
-       " WHERE id IN (SELECT product_id FROM stock_holds WHERE %s)" % (expires_at_ms, where))
+    next_expiry_ms below it, the invariant the service keeps. The products
+    are named, not found by a subquery: an UPDATE's subquery would lock the
+    hold rows it reads, against the service's lock order (product, then its
+    holds), and deadlock with a sweep."""
+    pids = [int(r[0]) for r in db("SELECT DISTINCT product_id FROM stock_holds WHERE %s" % where)]
+    if pids:
+        db("UPDATE products SET next_expiry_ms = LEAST(next_expiry_ms, %d) WHERE id IN (%s)"
+           % (expires_at_ms, ",".join(str(p) for p in sorted(pids))))
     db("UPDATE stock_holds SET expires_at_ms=%d WHERE %s" % (expires_at_ms, where))
 
 

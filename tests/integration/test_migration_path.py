@@ -247,7 +247,9 @@ class MigrationPath(StockdTest):
 
     def test_rollback_keeps_holds_honest(self):
         self.assertEqual(routing_status(), "new")
-        timeout_ms = 2000
+        # long enough for the exact switch below (up to ~1.75 s measured on 2 busy cores) and the checkouts
+        # that need A's hold live, with room to spare: a hold that expires first fails the precondition
+        timeout_ms = 6000
         try:
             with conf(STOCK_RESERVATION_TIMEOUT=timeout_ms):
                 p = make_product(stock=5, price_cents=700)
