@@ -74,6 +74,10 @@ static size_t skip_comment(const char *t, size_t len, size_t i)
 		return i;
 	}
 	if (t[i] == '/' && i + 1 < len && t[i + 1] == '*') {
+		/* MariaDB runs the text of an executable comment (slash-star-bang,
+		 * slash-star-M-bang): it is part of the statement, not blank. */
+		if ((i + 2 < len && t[i + 2] == '!') || (i + 3 < len && t[i + 2] == 'M' && t[i + 3] == '!'))
+			return i;
 		i += 2;
 		while (i + 1 < len && !(t[i] == '*' && t[i + 1] == '/'))
 			i++;

@@ -28,7 +28,9 @@ const char *mig_kind_name(enum mig_kind k);
 
 /* The next statement of text at or after *pos: [*start, *end) holds it
  * without the ';' and without leading blanks and comments. Splits on ';'
- * outside quotes ('', "", ``) and comments (-- , #, slash-star); a
+ * outside quotes ('', "", ``) and comments (-- , #, slash-star; an
+ * executable slash-star-bang comment is statement text, and a ';' inside
+ * one ends the statement, so migrations keep them out); a
  * compound statement (BEGIN ... END with inner ';') is not supported, and
  * migrations have none. Returns false when only blanks and comments are
  * left. */

@@ -85,6 +85,10 @@ static void statements(void **state)
 	/* "--" without a blank after it is minus minus, not a comment. */
 	assert_int_equal(split("SELECT 1--1; SELECT 5", s, 8), 2);
 	assert_string_equal(s[0], "SELECT 1--1");
+	/* An executable comment is text MariaDB runs: never skipped as blank. */
+	assert_int_equal(split("/*!40101 SET NAMES utf8mb4 */; /*M!100100 SELECT 7 */", s, 8), 2);
+	assert_string_equal(s[0], "/*!40101 SET NAMES utf8mb4 */");
+	assert_string_equal(s[1], "/*M!100100 SELECT 7 */");
 	/* An unterminated quote or comment ends the text without running past it. */
 	assert_int_equal(split("SELECT 'open", s, 8), 1);
 	assert_int_equal(split("SELECT 6 /* open", s, 8), 1);
