@@ -1,19 +1,23 @@
+-- stockd-migration: expand
 -- Stock management, expand step: safe on a live database and invisible to the
 -- legacy code. Every statement is INSTANT or creates a new table: no table is
--- copied and no legacy query waits on more than a metadata lock.
+-- copied and no legacy query waits on more than a metadata lock. Every
+-- statement may run again (IF NOT EXISTS, a backfill that skips what it did):
+-- a run that failed halfway is finished by running the same command again.
 
 -- The backfill below reads products without locking them (a single
 -- statement's snapshot), so legacy writes never wait on it.
 SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
 
--- Inline single-column CHECK keeps ADD COLUMN instant (measured on 10.11).
+-- Inline single-column CHECK keeps ADD COLUMN instant (measured on 10.11; IF NOT
+-- EXISTS keeps it INSTANT and makes a re-run a no-op).
 ALTER TABLE products
-  ADD COLUMN reserved_stock BIGINT NOT NULL DEFAULT 0 CHECK (reserved_stock >= 0),
+  ADD COLUMN IF NOT EXISTS reserved_stock BIGINT NOT NULL DEFAULT 0 CHECK (reserved_stock >= 0),
   ALGORITHM=INSTANT;
 
 -- One row per (cart, product): a repeated reserve adjusts the same hold, and a
 -- shopper's own hold is found by cart, never counted against them.
-CREATE TABLE stock_holds (
+CREATE TABLE IF NOT EXISTS stock_holds (
   cart_id       CHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   product_id    BIGINT NOT NULL,
   quantity      INT NOT NULL CHECK (quantity > 0),
@@ -28,7 +32,7 @@ CREATE TABLE stock_holds (
 
 -- What came into stock, so that the audit can check
 -- sum(received) = stock + sum(sold) for every product.
-CREATE TABLE stock_receipts (
+CREATE TABLE IF NOT EXISTS stock_receipts (
   id         BIGINT NOT NULL AUTO_INCREMENT,
   product_id BIGINT NOT NULL,
   delta      BIGINT NOT NULL,
@@ -39,12 +43,15 @@ CREATE TABLE stock_receipts (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- The legacy code never recorded receipts: open the ledger with what is on
--- hand plus what was sold, so the books balance from here on.
+-- hand plus what was sold, so the books balance from here on. Only for
+-- products whose ledger is not open yet: a re-run after a failure further
+-- down opens it for products added since, and never twice for any.
 INSERT INTO stock_receipts (product_id, delta, reason)
 SELECT p.id, p.stock + COALESCE((SELECT SUM(oi.quantity) FROM order_items oi WHERE oi.product_id = p.id), 0), 'opening'
-FROM products p;
+FROM products p
+WHERE NOT EXISTS (SELECT 1 FROM stock_receipts r WHERE r.product_id = p.id);
 
-CREATE TABLE idempotency_keys (
+CREATE TABLE IF NOT EXISTS idempotency_keys (
   idem_key      VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   method        VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   path          VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

@@ -35,6 +35,8 @@ int log_reopen(void)
 	return 0;
 }
 
+int log_is_stderr(void) { return log_fd == STDERR_FILENO; }
+
 void log_set_request_id(const char *request_id)
 {
 	snprintf(log_request_id, sizeof log_request_id, "%s", request_id ? request_id : "");

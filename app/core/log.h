@@ -6,6 +6,9 @@
  * by the master and each worker, for logrotate. */
 int log_open(const char *path);
 int log_reopen(void);
+/* True while lines go to stderr (no LOG_FILE): a command that also prints
+ * its report to the terminal then does not print it twice. */
+int log_is_stderr(void);
 void log_set_request_id(const char *request_id);
 void log_msg(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

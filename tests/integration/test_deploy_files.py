@@ -147,7 +147,7 @@ http {{
         """Every file where the units, the site and the scripts expect it; the routing include starts on old
         routes and names the installed routing-keys.conf by its final path; secrets are not world-readable."""
         for rel in ["usr/local/bin/stockd", SHARE + "/deploy/routing", SHARE + "/deploy/upgrade",
-                    SHARE + "/deploy/admin"]:
+                    SHARE + "/deploy/admin", "usr/local/sbin/stockd-migrate"]:
             self.assertTrue(os.access(self.path(rel), os.X_OK), rel)
         for rel in [SHARE + "/sql/0001_legacy_cart.sql", SHARE + "/sql/0002_stock_management.sql",
                     SHARE + "/conf/nginx/stockd-locations.conf", SHARE + "/conf/nginx/routing-keys.conf",
@@ -190,6 +190,11 @@ http {{
         self.assertIn("EnvironmentFile=/etc/stockd/tokens\n", svc)
         mig = read(self.path("etc/systemd/system/stockd-migrate.service"))
         self.assertIn("ExecStart=/usr/local/bin/stockd migrate %s/sql\n" % SHARE, mig)
+        # The by-hand wrapper runs the same binary on the same directory, as the same user with the same env.
+        wrapper = read(self.path("usr/local/sbin/stockd-migrate"))
+        self.assertIn("/usr/local/bin/stockd migrate \"$sql\" \"$@\"", wrapper)
+        self.assertIn("sql=${STOCKD_SQL_DIR:-%s/sql}" % SHARE, wrapper)
+        self.assertIn("-p User=stockd -p Group=stockd -p EnvironmentFile=/etc/stockd/stockd.env", wrapper)
         self.assertNotIn("ExecStartPre", svc)
         # The env file pins nothing an operator flips with a reload, and sets no key to an empty value
         # (an empty number is refused at start).
