@@ -157,7 +157,7 @@ app/build/bench/%: bench/baseline/%.c | deps
 # make bench) lists the statements and handler calls of one add and one reserve.
 BENCH_ONLY ?=
 bench: deps build $(BENCH_BIN)
-	deploy/install-deps php8.2-fpm php8.2-mysql gnuplot-nox
+	deploy/install-deps php8.2-fpm php8.2-mysql
 	@case "$(BENCH_ONLY)" in ""|ratios|curve|scale) ;; *) echo "BENCH_ONLY must be ratios, curve or scale" >&2; exit 2 ;; esac
 	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = ratios ]; then bench/run; fi
 	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = curve ]; then bench/curve; fi
