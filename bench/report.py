@@ -82,30 +82,29 @@ def ratios(tsv, meta):
 
 
 def curve(tsv, meta):
-    m = collections.OrderedDict()
+    groups = collections.OrderedDict()
     for r in rows(tsv):
-        workers, conns = int(r["tag"][0]), int(r["tag"][1])
-        m[(workers, conns)] = r
+        groups.setdefault((int(r["tag"][0]), int(r["tag"][1])), []).append(r)
+    m = {k: merge(v) for k, v in groups.items()}
     ws = sorted({w for w, _ in m})
     cs = sorted({c for _, c in m})
     out = ["Run of " + meta, ""]
-    out.append("| WORKERS | " + " | ".join("%d conn req/s | p99 ms" % c for c in cs) + " |")
+    out.append("| WORKERS | " + " | ".join("%d conn req/s (runs) | p99 ms" % c for c in cs) + " |")
     out.append("| ---: | " + " | ".join("---: | ---:" for _ in cs) + " |")
     for w in ws:
         cells = []
         for c in cs:
-            r = m.get((w, c))
-            if not r:
+            v = m.get((w, c))
+            if not v:
                 cells.append("— | —")
                 continue
-            flag = "" if r["bad"] == 0 and r["sock"] == 0 and r["audit"] in ("ok", "-") else \
-                " (%d non-2xx, %d socket errors)" % (r["bad"], r["sock"])
-            cells.append("{:,.0f}{} | {:.1f}".format(r["rps"], flag, r["p99"]))
+            flag = "" if valid(v) else " (%d non-2xx, %d socket errors, audit %s)" % (v["bad"], v["sock"], v["audit"])
+            cells.append("{:,.0f} ({}){} | {:.1f}".format(v["rps"], v["each"], flag, v["p99"]))
         out.append("| %d | %s |" % (w, " | ".join(cells)))
-    best = {c: max((m[(w, c)] for w in ws if (w, c) in m), key=lambda r: r["rps"]) for c in cs}
+    best = {c: max(((w, m[(w, c)]) for w in ws if (w, c) in m), key=lambda wv: wv[1]["rps"]) for c in cs}
     out.append("")
-    out.append("Best WORKERS per connection count: " + ", ".join(
-        "%d connections: %s (%s req/s)" % (c, best[c]["tag"][0], "{:,.0f}".format(best[c]["rps"])) for c in cs) + ".")
+    out.append("Most req/s per connection count: " + ", ".join(
+        "%d connections: WORKERS=%d (%s req/s)" % (c, best[c][0], "{:,.0f}".format(best[c][1]["rps"])) for c in cs) + ".")
     return "\n".join(out)
 
 
