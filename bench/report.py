@@ -114,7 +114,7 @@ def scale(tsv, meta, svg):
     for r in rows(tsv):
         dim, value, kind = r["tag"]
         m.setdefault(dim, collections.OrderedDict()).setdefault(value, {})[kind] = r
-    names = {"products": "products in the table", "holds": "live holds (other carts)",
+    names = {"products": "products in the table", "holds": "live holds of other carts",
              "lines": "lines in each cart"}
     out = ["Run of " + meta, ""]
     out.append("| grows | to | add req/s | add p99 ms | add MariaDB µs/ok | cart view req/s | view p99 ms | view MariaDB µs/ok |")
@@ -142,9 +142,10 @@ def plot(m, names, svg):
     log x axis; gnuplot draws it (Debian's gnuplot-nox)."""
     tmp = svg + ".d"
     os.makedirs(tmp, exist_ok=True)
-    script = ["set terminal svg size 1050,360 dynamic font 'sans,11' background '#ffffff'",
+    script = ["set terminal svg size 1200,380 dynamic font 'sans,11' background '#ffffff'",
               "set output '%s'" % svg, "set multiplot layout 1,3 title 'stockd: throughput as it grows (make bench)'",
-              "set logscale x", "set grid", "set key bottom left", "set ylabel 'req/s'", "set yrange [0:*]"]
+              "set logscale x", "set format x '%.0s%c'", "set grid", "set key top right font ',9' samplen 2",
+              "set offsets graph 0.08, graph 0.08, graph 0.25, 0", "set ylabel 'req/s'", "set yrange [0:*]"]
     for dim, values in m.items():
         data = os.path.join(tmp, dim + ".dat")
         with open(data, "w") as f:
@@ -152,10 +153,10 @@ def plot(m, names, svg):
                 x = max(int(value), 1) if dim != "holds" else max(int(value), 1000)
                 f.write("%d %s %s\n" % (x, kinds["add"]["rps"] if "add" in kinds else "NaN",
                                         kinds["view"]["rps"] if "view" in kinds else "NaN"))
-        label = names.get(dim, dim) + (" (0 drawn at 1k)" if dim == "holds" else "")
+        label = names.get(dim, dim) + (" (0 at 1k)" if dim == "holds" else "")
         script += ["set xlabel '%s'" % label,
-                   "plot '%s' using 1:2 with linespoints lw 2 title 'POST /api/cart/add', "
-                   "'' using 1:3 with linespoints lw 2 title 'GET /api/cart/{id}'" % data]
+                   "plot '%s' using 1:2 with linespoints lw 2 title 'POST /api/cart/add' noenhanced, "
+                   "'' using 1:3 with linespoints lw 2 title 'GET /api/cart/{id}' noenhanced" % data]
     script.append("unset multiplot")
     subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=True)
     for f in os.listdir(tmp):
