@@ -52,9 +52,10 @@ PLAIN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=app/build/unit-plain/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 
-# The bare C baseline `make bench` measures stockd against (docs/benchmarks.md);
-# `make test` builds it too, so it keeps compiling.
-BENCH_BIN := app/build/bench/bare_add
+# The C baselines `make bench` measures stockd against (docs/benchmarks.md):
+# the lean reserve (issue 11's yardstick) and bare_add (the app's add SQL of
+# issue 2 in bare C); `make test` builds them too, so they keep compiling.
+BENCH_BIN := app/build/bench/bare_add app/build/bench/lean_reserve
 
 .PHONY: all deps build web install run stop test test-unit test-valgrind test-asan test-faults test-fresh fuzz bench clean
 
@@ -146,13 +147,21 @@ test-fresh:
 fuzz: deps
 	tests/fuzz/run
 
-app/build/bench/bare_add: bench/baseline/bare_add.c | deps
+app/build/bench/%: bench/baseline/%.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(INC) $(LDFLAGS) -o $@ $< $(LIBS)
 
+# make bench: the ratios against the lean path (bench/run), the WORKERS curve
+# (bench/curve) and how it grows (bench/scale), each on its own throwaway
+# stack; BENCH_ONLY=ratios|curve|scale runs one. bench/explain (not part of
+# make bench) lists the statements and handler calls of one add and one reserve.
+BENCH_ONLY ?=
 bench: deps build $(BENCH_BIN)
 	deploy/install-deps php8.2-fpm php8.2-mysql
-	bench/run
+	@case "$(BENCH_ONLY)" in ""|ratios|curve|scale) ;; *) echo "BENCH_ONLY must be ratios, curve or scale" >&2; exit 2 ;; esac
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = ratios ]; then bench/run; fi
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = curve ]; then bench/curve; fi
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = scale ]; then bench/scale; fi
 
 clean:
 	rm -rf app/build app/web/build
