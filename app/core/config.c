@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef enum { KEY_BOOL, KEY_LONG, KEY_STR, KEY_ORIGINS } key_type;
 
@@ -55,12 +54,6 @@ static const key_def keys[] = {
 	STR_KEY("ACCESS_LOG", access_log),
 };
 
-static long cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? n : 1;
-}
-
 void config_defaults(stk_config *c)
 {
 	memset(c, 0, sizeof *c);
@@ -70,7 +63,7 @@ void config_defaults(stk_config *c)
 	c->reservation_timeout_ms = 1800000;
 	c->retry_attempts = 3;
 	c->sweep_interval_ms = 5000;
-	c->workers = cpu_count();
+	c->workers = CONFIG_WORKERS_DEFAULT;
 	c->max_hold_per_product = 1000;
 	c->max_cart_lines = 100;
 	c->max_requests = 10000;

@@ -73,7 +73,8 @@ static void contract_defaults(void **state)
 	assert_int_equal(c.max_requests, 10000);
 	assert_int_equal(c.request_timeout_ms, 30000);
 	assert_int_equal(c.cart_retention_days, 30);
-	assert_true(c.workers >= 1); /* the CPU count */
+	assert_int_equal(c.workers, CONFIG_WORKERS_DEFAULT); /* the measured choice */
+	assert_int_equal(CONFIG_WORKERS_DEFAULT, 16);
 	assert_string_equal(c.admin_token, "");
 	assert_string_equal(c.metrics_token, ""); /* unset: not accepted */
 	assert_true(c.trust_loopback);            /* the contract: loopback, or the token */
