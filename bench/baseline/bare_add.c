@@ -55,7 +55,10 @@ static const char *const SQL[NSTMT] = {
 	[DELETE_EXPIRED] = "DELETE FROM stock_holds WHERE product_id = ? AND expires_at_ms <= ?",
 	[HOLD_UPSERT] = "INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) VALUES (?, ?, ?, ?)"
 			" ON DUPLICATE KEY UPDATE quantity = VALUES(quantity), expires_at_ms = VALUES(expires_at_ms)",
-	[PRODUCT_ADJUST] = "UPDATE products SET reserved_stock = reserved_stock + ? WHERE id = ?",
+	/* next_expiry_ms (sql/0006, newer than this SQL): kept below the
+	 * holds' expiries, as the schema asks of every hold writer. */
+	[PRODUCT_ADJUST] = "UPDATE products SET reserved_stock = reserved_stock + ?,"
+			   " next_expiry_ms = LEAST(next_expiry_ms, ?) WHERE id = ?",
 };
 
 #define HOLD_MS (30LL * 60 * 1000)
@@ -169,7 +172,7 @@ static int add(const char *cart, long long product, long long qty, result *items
 	if (expired > 0) {
 		long long give = -expired;
 		if ((rc = run(DELETE_EXPIRED, "ii", (const void *[]){ &product, &now }, NULL)) ||
-		    (rc = run(PRODUCT_ADJUST, "ii", (const void *[]){ &give, &product }, NULL)))
+		    (rc = run(PRODUCT_ADJUST, "iii", (const void *[]){ &give, &until, &product }, NULL)))
 			return rc;
 		reserved -= expired;
 	}
@@ -178,7 +181,7 @@ static int add(const char *cart, long long product, long long qty, result *items
 		return 409;
 	long long hold = held + qty;
 	if ((rc = run(HOLD_UPSERT, "siii", (const void *[]){ cart, &product, &hold, &until }, NULL)) ||
-	    (rc = run(PRODUCT_ADJUST, "ii", (const void *[]){ &qty, &product }, NULL)))
+	    (rc = run(PRODUCT_ADJUST, "iii", (const void *[]){ &qty, &until, &product }, NULL)))
 		return rc;
 	if (mysql_commit(conn))
 		return (int)mysql_errno(conn);

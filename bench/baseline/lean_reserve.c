@@ -6,7 +6,8 @@
  *   START TRANSACTION
  *   SELECT stock, reserved_stock FROM products WHERE id = ? FOR UPDATE
  *   (available >= quantity, else 409 and ROLLBACK)
- *   UPDATE products SET reserved_stock = reserved_stock + ? WHERE id = ?
+ *   UPDATE products SET reserved_stock = reserved_stock + ?,
+ *          next_expiry_ms = LEAST(next_expiry_ms, ?) WHERE id = ?
  *   INSERT INTO stock_holds ... ON DUPLICATE KEY UPDATE (add, restart expiry)
  *   COMMIT
  *
@@ -48,7 +49,10 @@ enum { SEL, UPD, INS, NSTMT };
 
 static const char *const SQL[NSTMT] = {
 	[SEL] = "SELECT stock, reserved_stock FROM products WHERE id = ? FOR UPDATE",
-	[UPD] = "UPDATE products SET reserved_stock = reserved_stock + ? WHERE id = ?",
+	/* next_expiry_ms: stockd's schema asks every hold writer to keep it
+	 * below its holds' expiries (sql/0006; the audit checks it). */
+	[UPD] = "UPDATE products SET reserved_stock = reserved_stock + ?, next_expiry_ms = LEAST(next_expiry_ms, ?)"
+		" WHERE id = ?",
 	[INS] = "INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) VALUES (?, ?, ?, ?)"
 		" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), expires_at_ms = VALUES(expires_at_ms)",
 };
@@ -86,12 +90,13 @@ static void db_open(void)
 	for (int k = 0; k < NSTMT; k++)
 		if (!(stmt[k] = mysql_stmt_init(conn)) || mysql_stmt_prepare(stmt[k], SQL[k], strlen(SQL[k])))
 			die(SQL[k]);
-	MYSQL_BIND sel_p[1], sel_r[2], upd_p[2], ins_p[4];
+	MYSQL_BIND sel_p[1], sel_r[2], upd_p[3], ins_p[4];
 	bind_ll(&sel_p[0], &b_product);
 	bind_ll(&sel_r[0], &r_stock);
 	bind_ll(&sel_r[1], &r_reserved);
 	bind_ll(&upd_p[0], &b_qty);
-	bind_ll(&upd_p[1], &b_product);
+	bind_ll(&upd_p[1], &b_until);
+	bind_ll(&upd_p[2], &b_product);
 	memset(&ins_p[0], 0, sizeof ins_p[0]);
 	ins_p[0].buffer_type = MYSQL_TYPE_STRING;
 	ins_p[0].buffer = b_cart;

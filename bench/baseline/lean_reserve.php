@@ -53,11 +53,14 @@ for ($attempt = 1; ; $attempt++) {
             $db->rollBack();
             answer(409, ['error' => ['code' => 'insufficient_stock', 'available' => $available]]);
         }
-        $db->prepare('UPDATE products SET reserved_stock = reserved_stock + ? WHERE id = ?')
-           ->execute([$qty, $product]);
+        // next_expiry_ms: stockd's schema asks every hold writer to keep it below its holds' expiries.
+        $until = (int) (microtime(true) * 1000) + HOLD_MS;
+        $db->prepare('UPDATE products SET reserved_stock = reserved_stock + ?, next_expiry_ms = LEAST(next_expiry_ms, ?)
+            WHERE id = ?')
+           ->execute([$qty, $until, $product]);
         $db->prepare('INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) VALUES (?, ?, ?, ?)
             ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), expires_at_ms = VALUES(expires_at_ms)')
-           ->execute([$cart, $product, $qty, (int) (microtime(true) * 1000) + HOLD_MS]);
+           ->execute([$cart, $product, $qty, $until]);
         $db->commit();
         answer(200, ['cart_id' => $cart, 'product_id' => $product, 'available' => $available - $qty]);
     } catch (PDOException $e) {
