@@ -186,6 +186,10 @@ http {{
         # The units find what they name.
         svc = read(self.path("etc/systemd/system/stockd.service"))
         self.assertIn("ExecStart=/usr/local/bin/stockd serve\n", svc)
+        # A reload is acknowledged only for a conf file the master takes: the check runs first, and systemd
+        # stops at the first ExecReload= that fails.
+        self.assertEqual(re.findall(r"(?m)^ExecReload=(.*)$", svc),
+                         ["/usr/local/bin/stockd --check-config", "/bin/kill -HUP $MAINPID"])
         self.assertIn("EnvironmentFile=/etc/stockd/stockd.env\n", svc)
         self.assertIn("EnvironmentFile=/etc/stockd/tokens\n", svc)
         mig = read(self.path("etc/systemd/system/stockd-migrate.service"))
