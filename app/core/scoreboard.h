@@ -79,8 +79,8 @@ scoreboard *scoreboard_create(void);
 
 /* The master records a refused reload (wall-clock ms, the reason). */
 void scoreboard_set_refusal(scoreboard *sb, int64_t at_ms, const char *message);
-/* Copies the last refusal into message (len > 0); 0 and *at_ms = 0 when there
- * was none. */
+/* Copies the last refusal into message (len > 0, cut to fit); *at_ms = 0 and
+ * an empty message when there was none. */
 void scoreboard_last_refusal(scoreboard *sb, int64_t *at_ms, char *message, size_t len);
 
 /* The status codes counted one by one; anything else lands in the last slot. */
