@@ -6,6 +6,8 @@
  *                         contract steps), list them, or adopt an existing
  *                         shop database (docs/migrations.md), then exit
  *   stockd audit          check the stock invariants of the configured database, then exit
+ *   stockd --check-config check the config as a reload would (env over $STOCKD_CONF
+ *                         over defaults): "config ok" and 0, or the error and 1
  *   stockd --version      print the release (the VERSION file it was built from)
  */
 #include <stdio.h>
@@ -24,7 +26,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: stockd serve | stockd migrate DIR [--to N | N] [--expand-only] | "
-			"stockd migrate DIR --status | stockd migrate DIR --baseline | stockd audit | stockd --version\n");
+			"stockd migrate DIR --status | stockd migrate DIR --baseline | stockd audit | "
+			"stockd --check-config | stockd --version\n");
 	return 2;
 }
 
@@ -113,7 +116,19 @@ int main(int argc, char **argv)
 	const char *conf_path = getenv("STOCKD_CONF");
 	stk_config cfg;
 	char err[400];
-	if (config_load(&cfg, conf_path, err, sizeof err) != 0) {
+	int loaded = config_load(&cfg, conf_path, err, sizeof err);
+	/* systemd's ExecReload runs this before the HUP, so a refused file
+	 * fails `systemctl reload` instead of only being logged by the master.
+	 * The same config_load as master.c's reload(), and nothing more: no
+	 * log file, no database. */
+	if (argc == 2 && strcmp(argv[1], "--check-config") == 0) {
+		if (loaded != 0) {
+			fprintf(stderr, "stockd: config refused: %s\n", err);
+			return 1;
+		}
+		return printf("config ok\n") < 0 ? 1 : 0;
+	}
+	if (loaded != 0) {
 		fprintf(stderr, "stockd: %s\n", err);
 		return 1;
 	}

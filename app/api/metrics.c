@@ -198,6 +198,12 @@ static void process_manager(text *t, scoreboard *sb)
 	put(t, "stockd_config_generation %d\n", atomic_load(&sb->config_generation));
 	head(t, "stockd_reload_in_progress", "gauge", "1 while workers of an older generation are being replaced.");
 	put(t, "stockd_reload_in_progress %d\n", atomic_load(&sb->reload_in_progress));
+	head(t, "stockd_reload_refused_total", "counter",
+	     "SIGHUP reloads refused (a conf file with a mistake); the running config was kept.");
+	put(t, "stockd_reload_refused_total %llu\n", get(&sb->reloads_refused));
+	head(t, "stockd_last_reload_ok", "gauge",
+	     "0 when the last reload was refused (the file on disk is not what runs), else 1.");
+	put(t, "stockd_last_reload_ok %d\n", atomic_load(&sb->last_reload_ok));
 }
 
 static void run_metrics(api_ctx *c)

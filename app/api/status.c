@@ -26,6 +26,26 @@ static int wants_full(const char *query)
 	return 0;
 }
 
+/* A refused reload leaves the running config in place, so the page says so
+ * until a reload is taken: when and why the last one was refused. */
+static json_object *reload_view(scoreboard *sb)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "last_ok", json_object_new_boolean(atomic_load(&sb->last_reload_ok) != 0));
+	json_object_object_add(o, "refused", json_object_new_int64((int64_t)sb_get(&sb->reloads_refused)));
+	int64_t at_ms;
+	char message[SB_NOTE_LEN];
+	scoreboard_last_refusal(sb, &at_ms, message, sizeof message);
+	json_object *last = NULL;
+	if (at_ms > 0) {
+		last = json_object_new_object();
+		json_object_object_add(last, "time", json_time_or_null(at_ms));
+		json_object_object_add(last, "message", json_object_new_string(message));
+	}
+	json_object_object_add(o, "last_refused", last);
+	return o;
+}
+
 static void run_status(api_ctx *c)
 {
 	scoreboard *sb = c->sb;
@@ -72,6 +92,7 @@ static void run_status(api_ctx *c)
 	json_object_object_add(restarts, "recycle", json_object_new_int64((int64_t)sb_get(&sb->restarts[RESTART_RECYCLE])));
 	json_object_object_add(restarts, "timeout", json_object_new_int64((int64_t)sb_get(&sb->restarts[RESTART_TIMEOUT])));
 	json_object_object_add(top, "restarts", restarts);
+	json_object_object_add(top, "reload", reload_view(sb));
 	if (wants_full(c->req->query))
 		json_object_object_add(top, "processes", workers);
 	else

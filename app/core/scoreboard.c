@@ -20,7 +20,50 @@ scoreboard *scoreboard_create(void)
 	if (p == MAP_FAILED)
 		return NULL;
 	memset(p, 0, sizeof(scoreboard)); /* already zero; made explicit */
+	atomic_store(&((scoreboard *)p)->last_reload_ok, 1);
 	return p;
+}
+
+void scoreboard_set_refusal(scoreboard *sb, int64_t at_ms, const char *message)
+{
+	uint32_t seq = atomic_load_explicit(&sb->refusal_seq, memory_order_relaxed);
+	atomic_store_explicit(&sb->refusal_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&sb->refusal_ms, at_ms, memory_order_relaxed);
+	size_t i = 0;
+	/* One line of text whatever the file held: the status page and
+	 * systemd's STATUS= both take it as it is. */
+	for (; i < SB_NOTE_LEN - 1 && message[i] != '\0'; i++) {
+		char ch = message[i];
+		atomic_store_explicit(&sb->refusal_message[i], (unsigned char)ch < 0x20 || ch == 0x7f ? '?' : ch,
+				      memory_order_relaxed);
+	}
+	atomic_store_explicit(&sb->refusal_message[i], '\0', memory_order_relaxed);
+	atomic_store_explicit(&sb->refusal_seq, seq + 2, memory_order_release);
+}
+
+void scoreboard_last_refusal(scoreboard *sb, int64_t *at_ms, char *message, size_t len)
+{
+	/* A writer takes a few hundred stores; a master killed halfway (its
+	 * workers die with it) must not keep a reader spinning. */
+	for (int attempt = 0; attempt < 10000; attempt++) {
+		uint32_t before = atomic_load_explicit(&sb->refusal_seq, memory_order_acquire);
+		if (before & 1)
+			continue;
+		*at_ms = atomic_load_explicit(&sb->refusal_ms, memory_order_relaxed);
+		size_t i = 0;
+		for (; i + 1 < len && i < SB_NOTE_LEN; i++) {
+			message[i] = atomic_load_explicit(&sb->refusal_message[i], memory_order_relaxed);
+			if (message[i] == '\0')
+				break;
+		}
+		message[i] = '\0';
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&sb->refusal_seq, memory_order_relaxed) == before)
+			return;
+	}
+	*at_ms = 0;
+	message[0] = '\0';
 }
 
 int scoreboard_status_slot(int status)

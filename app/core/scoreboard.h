@@ -21,6 +21,7 @@ _Static_assert(SB_MAX_WORKERS >= CONFIG_WORKERS_MAX + 1, "a slot for every worke
 #define SB_MODES 2      /* legacy, stock */
 #define SB_BUCKETS 14   /* request duration; see scoreboard_bucket_le */
 #define SB_DB_BUCKETS 10
+#define SB_NOTE_LEN 400 /* the last refused reload's message, as config_load words it */
 
 enum { WORKER_EMPTY = 0, WORKER_STARTING, WORKER_IDLE, WORKER_BUSY, WORKER_STOPPING };
 enum { RESTART_CRASH = 0, RESTART_RECYCLE, RESTART_TIMEOUT, RESTART_CAUSES };
@@ -60,11 +61,27 @@ typedef struct {
 	_Atomic uint64_t sweeps;
 	_Atomic int32_t config_generation, reload_in_progress, workers_configured;
 	_Atomic int64_t master_started_ms;
+	/* Reloads the master refused (a conf file with a mistake): the running
+	 * config stays, so an operator must see it somewhere but the log. */
+	_Atomic uint64_t reloads_refused;
+	_Atomic int32_t last_reload_ok; /* 1 until a reload is refused, 1 again after one is taken */
+	/* The last refusal, written by the master only and read by workers while
+	 * it may be rewritten: a sequence lock (odd while written) rather than a
+	 * lock a crashed reader could leave taken. */
+	_Atomic uint32_t refusal_seq;
+	_Atomic int64_t refusal_ms; /* wall clock */
+	_Atomic char refusal_message[SB_NOTE_LEN];
 	sb_worker workers[SB_MAX_WORKERS];
 } scoreboard;
 
 /* NULL on failure. Lives until the process tree exits. */
 scoreboard *scoreboard_create(void);
+
+/* The master records a refused reload (wall-clock ms, the reason). */
+void scoreboard_set_refusal(scoreboard *sb, int64_t at_ms, const char *message);
+/* Copies the last refusal into message (len > 0, cut to fit); *at_ms = 0 and
+ * an empty message when there was none. */
+void scoreboard_last_refusal(scoreboard *sb, int64_t *at_ms, char *message, size_t len);
 
 /* The status codes counted one by one; anything else lands in the last slot. */
 int scoreboard_status_slot(int status);

@@ -244,6 +244,14 @@ static void reload(master *m)
 	char err[400];
 	if (config_load(&next, m->conf_path, err, sizeof err) != 0) {
 		log_error("reload refused, keeping the running config: %s", err);
+		/* Logged only, a refusal looked like success to whoever sent the
+		 * HUP: /metrics, /status and systemctl status say it too. */
+		sb_add(&m->sb->reloads_refused, 1);
+		atomic_store(&m->sb->last_reload_ok, 0);
+		scoreboard_set_refusal(m->sb, clock_now_ms(), err);
+		char state[sizeof err + 64];
+		snprintf(state, sizeof state, "STATUS=reload refused, running config kept: %s", err);
+		notify_systemd(state);
 		return;
 	}
 	/* The socket, pid file and log stay as they are: they belong to this
@@ -254,7 +262,8 @@ static void reload(master *m)
 	*m->cfg = next;
 	m->generation++;
 	m->ready_sent = 0;
-	notify_systemd("RELOADING=1");
+	atomic_store(&m->sb->last_reload_ok, 1);
+	notify_systemd("RELOADING=1\nSTATUS=");
 	atomic_store(&m->sb->config_generation, m->generation);
 	atomic_store(&m->sb->reload_in_progress, 1);
 	log_info("reloading: config generation %d", m->generation);

@@ -60,6 +60,37 @@ def http_get(port, path, cookie=None):
         conn.close()
 
 
+def doc_links(path):
+    """[(target, anchor)] of the relative links of a Markdown file: [text](target#anchor), URLs left out;
+    target is "" for an anchor in the same file."""
+    out = []
+    for m in re.finditer(r"\]\(([^)\s]+)\)", read(path)):
+        link = m.group(1)
+        if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", link):
+            continue
+        target, _, anchor = link.partition("#")
+        out.append((target, anchor))
+    return out
+
+
+def md_anchors(path):
+    """The #anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces as -,
+    a repeated one numbered."""
+    out, count = set(), {}
+    fenced = False
+    for line in read(path).splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+        n = count.get(slug, 0)
+        count[slug] = n + 1
+        out.add(slug if n == 0 else "%s-%d" % (slug, n))
+    return out
+
+
 def install(root):
     r = run([os.path.join(TOP, "deploy", "install"), "--root", root])
     assert r.returncode == 0, "deploy/install --root %s failed (%d):\n%s" % (root, r.returncode, r.stdout)
@@ -186,6 +217,10 @@ http {{
         # The units find what they name.
         svc = read(self.path("etc/systemd/system/stockd.service"))
         self.assertIn("ExecStart=/usr/local/bin/stockd serve\n", svc)
+        # A reload is acknowledged only for a conf file the master takes: the check runs first, and systemd
+        # stops at the first ExecReload= that fails.
+        self.assertEqual(re.findall(r"(?m)^ExecReload=(.*)$", svc),
+                         ["/usr/local/bin/stockd --check-config", "/bin/kill -HUP $MAINPID"])
         self.assertIn("EnvironmentFile=/etc/stockd/stockd.env\n", svc)
         self.assertIn("EnvironmentFile=/etc/stockd/tokens\n", svc)
         mig = read(self.path("etc/systemd/system/stockd-migrate.service"))
@@ -204,6 +239,34 @@ http {{
         self.assertEqual(keys.get("LISTEN"), "unix:/run/stockd/stockd.sock")
         self.assertEqual(keys.get("STOCKD_CONF"), "/etc/stockd/stockd.conf")
         self.assertEqual([k for k, v in keys.items() if v == ""], [])
+
+    def test_install_has_every_doc_operations_links_to(self):
+        """docs/operations.md is installed with every file it links to, and what those link to (API.md links
+        openapi.yaml...), so that on a server without the source tree each relative link of an installed doc
+        resolves, its #anchor included."""
+        docs = os.path.join(self.root, SHARE.lstrip("/"), "docs")
+        direct = doc_links(os.path.join(TOP, "docs", "operations.md"))
+        self.assertGreaterEqual(len({t for t, _ in direct}), 3, "links of docs/operations.md: %s" % direct)
+        todo, seen = [os.path.join(docs, "operations.md")], set()
+        while todo:
+            f = todo.pop()
+            if f in seen:
+                continue
+            seen.add(f)
+            self.assertTrue(os.path.isfile(f), "%s is linked to but not installed" % os.path.relpath(f, self.root))
+            if not f.endswith(".md"):
+                continue
+            for target, anchor in doc_links(f):
+                path = os.path.normpath(os.path.join(os.path.dirname(f), target)) if target else f
+                with self.subTest(doc=os.path.basename(f), link=target + ("#" + anchor if anchor else "")):
+                    self.assertTrue(path.startswith(self.root + SHARE + "/"), path)
+                    self.assertTrue(os.path.isfile(path), "%s: %s is not installed" % (f, path))
+                    if anchor and path.endswith(".md"):
+                        self.assertIn(anchor, md_anchors(path), "%s: no heading #%s in %s" % (f, anchor, path))
+                todo.append(path)
+        installed = sorted(os.path.relpath(f, docs) for f in seen)
+        for name in ("operations.md", "API.md", "monitoring.md", "openapi.yaml"):
+            self.assertIn(name, installed)
 
     def test_reinstall_keeps_operator_files(self):
         """A second install (an upgrade) replaces the shipped files but keeps the operator's: settings, site,
