@@ -15,7 +15,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from lib import BASE_URL, STACK_DIR, StockdTest
+from lib import BASE_URL, STACK_DIR, StockdTest, wait_until
 from test_routing import ROUTING, restore_new, routing_cmd, switch
 
 SWITCHES = 50
@@ -131,3 +131,8 @@ class StatusIsWhatNginxServes(StockdTest):
             self.assertEqual(status.stdout.strip(), "new", status)
         finally:
             os.kill(master, signal.SIGCONT)
+            # The HUP sent while nginx was stopped is still pending: nginx takes it (and serves "old") only
+            # now. Wait for that, so that tearDown's switch back to "new" comes after it, not before (a
+            # restore that saw "new" too early left "old" behind for the next test).
+            wait_until(lambda: fresh_connection_state() == (200, "old"), 30, 0.1,
+                       "nginx to take the reload it was sent while stopped")
