@@ -108,7 +108,8 @@ static int reclaim_expired(db *d, int64_t now_ms, locked_product *lp)
 	return DB_OK;
 }
 
-int lock_product(db *d, int64_t product_id, const char *cart_id, int64_t now_ms, locked_product *out)
+static int lock_product_at(db *d, int64_t product_id, const char *cart_id, int64_t now_ms, bool always_reclaim,
+			   locked_product *out)
 {
 	memset(out, 0, sizeof *out);
 	out->id = product_id;
@@ -146,9 +147,19 @@ int lock_product(db *d, int64_t product_id, const char *cart_id, int64_t now_ms,
 	db_rows_free(&r);
 	/* A hold that expired has expires_at_ms <= now_ms, and the bound is
 	 * below every expiry: nothing can have expired while now_ms is below it. */
-	if (out->next_expiry_stored > now_ms)
+	if (out->next_expiry_stored > now_ms && !always_reclaim)
 		return DB_OK;
 	return reclaim_expired(d, now_ms, out);
+}
+
+int lock_product(db *d, int64_t product_id, const char *cart_id, int64_t now_ms, locked_product *out)
+{
+	return lock_product_at(d, product_id, cart_id, now_ms, false, out);
+}
+
+int lock_product_expired(db *d, int64_t product_id, int64_t now_ms, locked_product *out)
+{
+	return lock_product_at(d, product_id, NULL, now_ms, true, out);
 }
 
 int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reserved_delta, int64_t hold_until)

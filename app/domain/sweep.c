@@ -30,7 +30,7 @@ static int reclaim_body(db *d, void *arg)
 {
 	reclaim_op *op = arg;
 	locked_product lp;
-	int rc = lock_product(d, op->product_id, NULL, op->now_ms, &lp);
+	int rc = lock_product_expired(d, op->product_id, op->now_ms, &lp);
 	if (rc == DB_OK)
 		rc = product_update(d, &lp, 0, 0, 0);
 	op->reclaimed = rc == DB_OK ? lp.expired_reclaimed : 0;
