@@ -36,7 +36,7 @@ int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t cart_he
 	int64_t until = now_ms + cfg->reservation_timeout_ms;
 	/* The fast path: when it matches, every hold of the product is live,
 	 * so the cart's is still the one read under the cart's lock. */
-	if (hold_can_take(cart_held, quantity, quantity, cfg->max_hold_per_product) == DOM_OK) {
+	if (cart_held + quantity <= cfg->max_hold_per_product) {
 		bool done;
 		int rc = product_reserve_if_free(d, product_id, quantity, until, now_ms, &done);
 		if (rc != DB_OK)

@@ -87,11 +87,8 @@ class Sweeper(FaultTest):
         try:
             # expire every E hold at once, behind the service's back (as the clock would: each product's
             # next_expiry_ms, a lower bound of its holds' expiries, moves back with them)
-            past = lib.now_ms() - 1000
-            lib.db("UPDATE products SET next_expiry_ms = LEAST(next_expiry_ms, %d) WHERE id IN (%s)" % (past, pids_sql))
-            total_expired = int(lib.db_val(
-                "UPDATE stock_holds SET expires_at_ms=%d WHERE product_id IN (%s) AND cart_id IN (%s); SELECT ROW_COUNT()"
-                % (past, pids_sql, ",".join("'%s'" % c for c in e_carts))))
+            total_expired = lib.back_dated_holds("product_id IN (%s) AND cart_id IN (%s)" % (
+                pids_sql, ",".join("'%s'" % c for c in e_carts)), lib.now_ms() - 1000)
             t_exp = now()
             self.assertEqual(total_expired, N_PRODUCTS)
             lz = threading.Thread(target=lazy_client)

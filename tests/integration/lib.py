@@ -408,7 +408,8 @@ def expire_holds(cid, pid=None, ago_ms=1000):
 
 def back_dated_holds(where, expires_at_ms):
     """Set expires_at_ms of the holds WHERE (SQL) and keep each product's
-    next_expiry_ms below it, the invariant the service keeps. The products
+    next_expiry_ms below it, the invariant the service keeps; returns how
+    many holds changed. The products
     are named, not found by a subquery: an UPDATE's subquery would lock the
     hold rows it reads, against the service's lock order (product, then its
     holds), and deadlock with a sweep."""
@@ -416,7 +417,8 @@ def back_dated_holds(where, expires_at_ms):
     if pids:
         db("UPDATE products SET next_expiry_ms = LEAST(next_expiry_ms, %d) WHERE id IN (%s)"
            % (expires_at_ms, ",".join(str(p) for p in sorted(pids))))
-    db("UPDATE stock_holds SET expires_at_ms=%d WHERE %s" % (expires_at_ms, where))
+    return int(db("UPDATE stock_holds SET expires_at_ms=%d WHERE %s; SELECT ROW_COUNT()"
+                  % (expires_at_ms, where))[0][0])
 
 
 def db_consistency(pids):
@@ -578,6 +580,23 @@ def conf(**changes):
         yield
     finally:
         restore_conf(orig)
+
+
+class Background:
+    """Threads that run while a with-block does: a subclass fills self.threads, and its threads end once
+    self.stop is set, which leaving the block does (then each is joined, join_timeout seconds at most)."""
+
+    join_timeout = None
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(self.join_timeout)
 
 
 def wait_until(pred, timeout, interval=0.1, what="condition"):

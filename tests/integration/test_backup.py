@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from lib import (DB_SOCKET, STACK_DIR, StockdTest, add, checkout, db, make_product, new_cart, remove, reserve)
+from lib import (DB_SOCKET, Background, STACK_DIR, StockdTest, add, checkout, db, make_product, new_cart, remove, reserve)
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("STOCKD_BIN", os.path.join(TOP, "app", "build", "stockd"))
@@ -31,8 +31,10 @@ def sql_in(dbname, sql):
     return [line.split("\t") for line in r.stdout.splitlines()]
 
 
-class Load:
+class Load(Background):
     """K threads of adds (moving stock), removes, reserves and checkouts on a few hot products, until stopped."""
+
+    join_timeout = 60
 
     def __init__(self, pids, threads=4):
         self.pids, self.stop, self.done = pids, threading.Event(), 0
@@ -56,16 +58,6 @@ class Load:
                 checkout(cid)
             with self.lock:
                 self.done += 1
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
 
 
 class Backup(StockdTest):

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 
-from lib import (wchan, StockdTest, add, app_pid, conf, db_lock_product, get, hold_qty, item, make_product, metric, metrics,
+from lib import (wchan, Background, StockdTest, add, app_pid, conf, db_lock_product, get, hold_qty, item, make_product, metric, metrics,
                  new_cart, ok, product, reserve, sighup_and_wait, snapshot, stack, wait_until, worker_pids)
 
 
@@ -40,7 +40,7 @@ def busy_worker(timeout=3):
     return wait_until(find, timeout, 0.05, "exactly one worker waiting on the database")
 
 
-class Load:
+class Load(Background):
     """n client threads looping over a write and a read until stopped; keeps every answer."""
 
     def __init__(self, n=4):
@@ -66,16 +66,6 @@ class Load:
             adds += 1
             if adds >= 900:  # stay below the 1000-unit line limit
                 cid, adds = new_cart(), 0
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join()
 
     def failures(self):
         return [r for r in self.results if r.status != 200] + self.errors

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from lib import (STACK_DIR, StockdTest, add, api_error, app_pid, cart, checkout, conf, db_consistency, get, item,
+from lib import (STACK_DIR, Background, StockdTest, add, api_error, app_pid, cart, checkout, conf, db_consistency, get, item,
                  make_product, new_cart, now_ms, ok, product, remove, request, sighup_and_wait, ts_ms, wait_until)
 from test_routing import UPGRADE, nginx_state, restore_new, routing_status, switch
 
@@ -47,11 +47,13 @@ class Phase:
             return self.gen, self.label, self.since, self.index
 
 
-class BrowserLoad:
+class BrowserLoad(Background):
     """n client threads, each owning its own carts and naming them by the cart_id cookie only, as a browser does.
 
     Per cart: add with decrease_stock, reserve, release, remove, view, for 1..4 rounds, then checkout and a new
     cart. Every answer is recorded with the phase it was sent in."""
+
+    join_timeout = 120
 
     def __init__(self, phase, pids, n=6, max_seconds=150):
         self.phase, self.pids = phase, pids
@@ -111,16 +113,6 @@ class BrowserLoad:
             if slot[1] <= 0:
                 self.send("POST", "/api/cart/checkout", {"cart_id": cid}, cid)
                 carts.remove(slot)  # a new cart takes its place on the next round
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(120)
 
     @staticmethod
     def failed(rec):
