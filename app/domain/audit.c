@@ -4,41 +4,65 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per product: the row, the sum of its hold rows, what it received and what
- * it sold. reserved must equal the held sum (expired-but-unreclaimed holds
- * still count), and received must equal stock + sold. next_expiry_ms must
- * not pass any of its holds' expiries: the hold paths look for expired
- * holds only once the clock passes it. */
+/* The audit walks the tables in slices of AUDIT_SLICE keys, one short
+ * statement each, instead of one statement over every table: on a large
+ * catalogue that statement ran longer than the client's read timeout, the
+ * client gave up and asked again, and the server went on running every
+ * abandoned copy (four at once at a million products, most of a core).
+ * Every check below reads all it compares in one statement, and a
+ * statement reads one consistent view of the rows (READ COMMITTED, the
+ * session's level), so concurrent traffic is never reported as a breach;
+ * no transaction spans two slices, so none holds back the purge. */
+#define AUDIT_SLICE 2000
+
+/* Where the next slice of products (or carts) ends: NULL when none is left. */
+static const char SQL_PRODUCT_SLICE_END[] =
+	"SELECT MAX(id) FROM (SELECT id FROM products WHERE id > ? ORDER BY id LIMIT 2000) s";
+static const char SQL_CART_SLICE_END[] =
+	"SELECT MAX(id) FROM (SELECT id FROM carts WHERE id > ? ORDER BY id LIMIT 2000) s";
+_Static_assert(AUDIT_SLICE == 2000, "the LIMIT of the slice statements");
+
+/* Per product of the slice (lo, hi]: the row, the sum of its hold rows,
+ * what it received and what it sold. reserved must equal the held sum
+ * (expired-but-unreclaimed holds still count), and received must equal
+ * stock + sold. next_expiry_ms must not pass any of its holds' expiries:
+ * the hold paths look for expired holds only once the clock passes it. */
 static const char SQL_AUDIT_PRODUCTS[] =
 	"SELECT p.id, p.stock, p.reserved_stock,"
 	" COALESCE(h.held, 0), COALESCE(rc.received, 0), COALESCE(s.sold, 0), p.next_expiry_ms, h.first_expiry"
 	" FROM products p"
 	" LEFT JOIN (SELECT product_id, SUM(quantity) AS held, MIN(expires_at_ms) AS first_expiry"
-	"   FROM stock_holds GROUP BY product_id) h"
+	"   FROM stock_holds WHERE product_id > ? AND product_id <= ? GROUP BY product_id) h"
 	"   ON h.product_id = p.id"
-	" LEFT JOIN (SELECT product_id, SUM(delta) AS received FROM stock_receipts GROUP BY product_id) rc"
+	" LEFT JOIN (SELECT product_id, SUM(delta) AS received FROM stock_receipts"
+	"   WHERE product_id > ? AND product_id <= ? GROUP BY product_id) rc"
 	"   ON rc.product_id = p.id"
-	" LEFT JOIN (SELECT product_id, SUM(quantity) AS sold FROM order_items GROUP BY product_id) s"
+	" LEFT JOIN (SELECT product_id, SUM(quantity) AS sold FROM order_items"
+	"   WHERE product_id > ? AND product_id <= ? GROUP BY product_id) s"
 	"   ON s.product_id = p.id"
+	" WHERE p.id > ? AND p.id <= ?"
 	" ORDER BY p.id";
 
-/* Holds that must not exist: on a checked-out or unknown cart, or on an
- * unknown product. */
+/* Holds that must not exist, on the carts slice (lo, hi], or past the last
+ * cart when hi is NULL: on a checked-out or unknown cart, or on an unknown
+ * product. */
 static const char SQL_AUDIT_STRAY_HOLDS[] =
 	"SELECT h.cart_id, h.product_id, h.quantity FROM stock_holds h"
 	" LEFT JOIN carts c ON c.id = h.cart_id LEFT JOIN products p ON p.id = h.product_id"
-	" WHERE c.id IS NULL OR c.status = 'checked_out' OR p.id IS NULL"
+	" WHERE h.cart_id > ? AND (? IS NULL OR h.cart_id <= ?)"
+	"   AND (c.id IS NULL OR c.status = 'checked_out' OR p.id IS NULL)"
 	" ORDER BY h.cart_id, h.product_id LIMIT 1000";
 
 /* A checkout is all or nothing: a closed cart has exactly one order and an
- * order's total is the sum of its lines. */
+ * order's total is the sum of its lines. On the carts slice (lo, hi]. */
 static const char SQL_AUDIT_CHECKOUTS[] =
 	"SELECT c.id, o.id, o.total_cents, (SELECT COALESCE(SUM(quantity * price_cents), 0)"
 	"   FROM order_items WHERE order_id = o.id)"
 	" FROM carts c LEFT JOIN orders o ON o.cart_id = c.id"
-	" WHERE (c.status = 'checked_out') <> (o.id IS NOT NULL)"
-	"   OR o.total_cents <> (SELECT COALESCE(SUM(quantity * price_cents), 0) FROM order_items"
-	"                        WHERE order_id = o.id)"
+	" WHERE c.id > ? AND c.id <= ?"
+	"   AND ((c.status = 'checked_out') <> (o.id IS NOT NULL)"
+	"     OR o.total_cents <> (SELECT COALESCE(SUM(quantity * price_cents), 0) FROM order_items"
+	"                          WHERE order_id = o.id))"
 	" LIMIT 1000";
 
 void audit_report_free(audit_report *r)
@@ -86,10 +110,13 @@ const char *audit_message(const audit_problem *p)
 	return "invariant breached";
 }
 
-static int audit_products(db *d, audit_report *out, size_t *cap)
+static int audit_products(db *d, int64_t lo, int64_t hi, audit_report *out, size_t *cap)
 {
 	db_rows r;
-	int rc = db_exec(d, SQL_AUDIT_PRODUCTS, NULL, 0, &r);
+	db_param prm[8];
+	for (size_t k = 0; k < 8; k += 2)
+		prm[k] = P_I64(lo), prm[k + 1] = P_I64(hi);
+	int rc = db_exec(d, SQL_AUDIT_PRODUCTS, prm, 8, &r);
 	if (rc != DB_OK)
 		return rc;
 	for (size_t i = 0; i < r.nrows; i++) {
@@ -122,15 +149,16 @@ static int audit_products(db *d, audit_report *out, size_t *cap)
 			p->product_id = id, p->expected = received, p->actual = stock + sold;
 		}
 	}
-	out->products_checked = (int64_t)r.nrows;
+	out->products_checked += (int64_t)r.nrows;
 	db_rows_free(&r);
 	return DB_OK;
 }
 
-static int audit_rows(db *d, const char *sql, int inv, const char *code, audit_report *out, size_t *cap)
+static int audit_rows(db *d, const char *sql, const db_param *params, size_t nparams, int inv, const char *code,
+		      audit_report *out, size_t *cap)
 {
 	db_rows r;
-	int rc = db_exec(d, sql, NULL, 0, &r);
+	int rc = db_exec(d, sql, params, nparams, &r);
 	if (rc != DB_OK)
 		return rc;
 	for (size_t i = 0; i < r.nrows; i++) {
@@ -151,26 +179,86 @@ static int audit_rows(db *d, const char *sql, int inv, const char *code, audit_r
 	return DB_OK;
 }
 
-int dom_audit(dom_ctx *c, audit_report *out)
+void audit_walk_start(audit_walk *w)
 {
-	memset(out, 0, sizeof *out);
-	size_t cap = 0;
-	/* One snapshot for every query, so concurrent traffic is never reported
-	 * as a breach. */
-	int rc = db_simple(c->db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-	if (rc == DB_OK)
-		rc = db_simple(c->db, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
+	memset(w, 0, sizeof *w);
+}
+
+void audit_walk_free(audit_walk *w)
+{
+	audit_report_free(&w->report);
+	memset(w, 0, sizeof *w);
+}
+
+/* One slice of products, ending at the next AUDIT_SLICE ids. */
+static int walk_products(db *d, audit_walk *w)
+{
+	db_param after = P_I64(w->last_product);
+	db_rows r;
+	int rc = db_exec(d, SQL_PRODUCT_SLICE_END, &after, 1, &r);
 	if (rc != DB_OK)
 		return rc;
-	rc = audit_products(c->db, out, &cap);
+	bool more = r.nrows == 1 && !db_at(&r, 0, 0)->is_null;
+	int64_t hi = more ? db_at(&r, 0, 0)->i : 0;
+	db_rows_free(&r);
+	if (!more) {
+		w->phase = AUDIT_WALK_CARTS;
+		return DB_OK;
+	}
+	rc = audit_products(d, w->last_product, hi, &w->report, &w->cap);
 	if (rc == DB_OK)
-		rc = audit_rows(c->db, SQL_AUDIT_STRAY_HOLDS, 6, "stray_hold", out, &cap);
-	if (rc == DB_OK)
-		rc = audit_rows(c->db, SQL_AUDIT_CHECKOUTS, 4, "checkout_incomplete", out, &cap);
-	int end = db_simple(c->db, "COMMIT");
-	if (rc == DB_OK)
-		rc = end;
-	if (rc != DB_OK)
-		audit_report_free(out);
+		w->last_product = hi;
 	return rc;
+}
+
+/* One slice of carts, or the tail past the last cart (holds of unknown
+ * carts), after which the walk is done. */
+static int walk_carts(db *d, audit_walk *w)
+{
+	db_param after = P_STR(w->last_cart, strlen(w->last_cart));
+	db_rows r;
+	int rc = db_exec(d, SQL_CART_SLICE_END, &after, 1, &r);
+	if (rc != DB_OK)
+		return rc;
+	bool more = r.nrows == 1 && !db_at(&r, 0, 0)->is_null;
+	char hi[CART_ID_LEN + 1] = "";
+	if (more)
+		snprintf(hi, sizeof hi, "%s", db_at(&r, 0, 0)->s);
+	db_rows_free(&r);
+	db_param hi_param = more ? P_STR(hi, strlen(hi)) : P_NULL();
+	db_param stray[] = { after, hi_param, hi_param };
+	rc = audit_rows(d, SQL_AUDIT_STRAY_HOLDS, stray, 3, 6, "stray_hold", &w->report, &w->cap);
+	if (rc == DB_OK && more) {
+		db_param slice[] = { after, hi_param };
+		rc = audit_rows(d, SQL_AUDIT_CHECKOUTS, slice, 2, 4, "checkout_incomplete", &w->report, &w->cap);
+	}
+	if (rc != DB_OK)
+		return rc;
+	if (more)
+		memcpy(w->last_cart, hi, sizeof hi);
+	else
+		w->phase = AUDIT_WALK_DONE;
+	return DB_OK;
+}
+
+int audit_walk_step(dom_ctx *c, audit_walk *w)
+{
+	DOM_REQUIRE(w->phase != AUDIT_WALK_DONE);
+	return w->phase == AUDIT_WALK_PRODUCTS ? walk_products(c->db, w) : walk_carts(c->db, w);
+}
+
+int dom_audit(dom_ctx *c, audit_report *out)
+{
+	audit_walk w;
+	audit_walk_start(&w);
+	int rc = DB_OK;
+	while (rc == DB_OK && w.phase != AUDIT_WALK_DONE)
+		rc = audit_walk_step(c, &w);
+	if (rc != DB_OK) {
+		audit_walk_free(&w);
+		memset(out, 0, sizeof *out);
+		return rc;
+	}
+	*out = w.report;
+	return DB_OK;
 }

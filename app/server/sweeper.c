@@ -82,7 +82,9 @@ static int sweep_once(dom_ctx *dom, scoreboard *sb)
 /* The periodic audit (the stock-accuracy metric: a breach shows within one
  * audit period). It reads every table, which on a large catalogue takes
  * longer than a sweep period: so it runs in its own thread, on its own
- * connection, and never delays a sweep. */
+ * connection, and never delays a sweep. It walks the tables slice by slice
+ * (domain/audit.c) and rests after each slice in proportion to it, so its
+ * load on the database is an even AUDIT_SHARE_PCT, not a burst. */
 static void *audit_loop(void *arg)
 {
 	scoreboard *sb = ((void **)arg)[0];
@@ -94,29 +96,48 @@ static void *audit_loop(void *arg)
 	if (d == NULL)
 		return NULL;
 	dom_ctx dom = { .db = d, .cfg = cfg };
-	int64_t next = 0;
+	audit_walk walk;
+	bool walking = false;
+	int64_t walk_start = 0, next = 0;
 	while (!child_stop) {
 		int64_t start = clock_mono_ms();
+		if (!atomic_load(&sweeping_here) && walking) {
+			audit_walk_free(&walk); /* another host sweeps now */
+			walking = false;
+		}
 		if (atomic_load(&sweeping_here) && start >= next) {
-			audit_report report;
-			int rc = dom_audit(&dom, &report);
-			if (rc == DB_OK) {
-				atomic_store(&sb->audit_problems, (int64_t)report.nproblems);
+			if (!walking) {
+				audit_walk_start(&walk);
+				walking = true;
+				walk_start = start;
+			}
+			int rc = audit_walk_step(&dom, &walk);
+			int64_t end = clock_mono_ms();
+			if (rc != DB_OK) {
+				log_warn("audit failed: %d %s", rc, db_error(d));
+				next = end + 1000; /* the walk goes on from the failed slice */
+			} else if (walk.phase != AUDIT_WALK_DONE) {
+				next = pace_next_start(start, end, 0, AUDIT_SHARE_PCT);
+			} else {
+				audit_report *report = &walk.report;
+				atomic_store(&sb->audit_problems, (int64_t)report->nproblems);
 				atomic_store(&sb->audit_last_ms, clock_now_ms());
 				atomic_fetch_add(&sb->audit_runs, 1);
-				if (report.nproblems > 0)
+				if (report->nproblems > 0)
 					log_error("audit: %zu invariant breaches; GET /api/admin/audit names them",
-						  report.nproblems);
-				audit_report_free(&report);
-				next = pace_next_start(start, clock_mono_ms(), cfg->audit_interval_ms, AUDIT_SHARE_PCT);
-			} else {
-				log_warn("audit failed: %d %s", rc, db_error(d));
-				next = clock_mono_ms() + 1000;
+						  report->nproblems);
+				audit_walk_free(&walk);
+				walking = false;
+				next = pace_next_start(start, end, 0, AUDIT_SHARE_PCT);
+				if (next < walk_start + cfg->audit_interval_ms)
+					next = walk_start + cfg->audit_interval_ms;
 			}
 		}
-		struct timespec ts = { 0, 50 * 1000000L };
+		struct timespec ts = { 0, 10 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
+	if (walking)
+		audit_walk_free(&walk);
 	db_free(d);
 	return NULL;
 }

@@ -87,6 +87,7 @@ static int classify(db *d, unsigned no, const char *msg)
 	case ER_SERVER_SHUTDOWN:
 	case ER_CONNECTION_KILLED:
 	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
+	case 1969: /* ER_STATEMENT_TIMEOUT: max_statement_time, the read timeout's twin */
 		/* Nothing of an unfinished transaction survives a lost connection:
 		 * the server rolls it back. Drop ours and reconnect next time. */
 		log_warn("database connection lost: %u %s", no, msg ? msg : "");
@@ -107,6 +108,10 @@ static const char *const session_sql[] = {
 	/* Integer seconds only on MariaDB: 1 s, the shortest wait that is not NOWAIT.
 	 * Retries are bounded by TXN_BUDGET_MS on top of this. */
 	"SET SESSION innodb_lock_wait_timeout = 1",
+	/* The server stops any statement before the client's read timeout (10 s,
+	 * db_ensure) gives up on it: a statement the client has abandoned must
+	 * not go on running and piling up beside the retry. */
+	"SET SESSION max_statement_time = 9",
 	"SET SESSION time_zone = '+00:00'",
 	"SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
 };

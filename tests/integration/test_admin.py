@@ -167,6 +167,41 @@ class Audit(StockdTest):
                 audit_ok()
 
 
+    def test_audit_walks_every_slice(self):
+        """The audit reads the tables 2,000 keys at a time (domain/audit.c):
+        a breach in the last slice of products, a checkout breach in a later
+        slice of carts, and a stray hold past the last cart are all found,
+        and every product is counted once."""
+        first = db_int("SELECT COALESCE(MAX(id), 0) FROM products") + 1
+        n = 4500  # three product slices, the last one partial
+        db("INSERT INTO products (id, sku, name, price_cents, stock)"
+           " SELECT %d + seq, CONCAT('SLICE-', %d + seq), 'slice', 100, 5 FROM seq_0_to_%d;"
+           "INSERT INTO stock_receipts (product_id, delta, reason)"
+           " SELECT %d + seq, 5, 'created' FROM seq_0_to_%d" % (first, first, n - 1, first, n - 1))
+        carts = ["%032x" % (0xfffe0000000000000000000000000000 + i) for i in range(2500)]
+        db("INSERT INTO carts (id) VALUES " + ",".join("('%s')" % c for c in carts))
+        last_pid, late_cart, stray_cart = first + n - 1, carts[-3], "ffffffffffffffffffffffffffffffff"
+        try:
+            a = audit_ok()
+            self.assertEqual(a["products_checked"], db_int("SELECT COUNT(*) FROM products"))
+            db("UPDATE products SET stock = stock + 1 WHERE id = %d;"
+               "UPDATE carts SET status = 'checked_out' WHERE id = '%s';"
+               "INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms)"
+               " VALUES ('%s', %d, 1, 4102444800000)" % (last_pid, late_cart, stray_cart, first))
+            a = audit()
+            self.assertIs(a["ok"], False, a)
+            found = {(pr["code"], pr.get("product_id"), pr.get("cart_id")) for pr in a["problems"]}
+            self.assertIn(("ledger_mismatch", last_pid, None), found)
+            self.assertIn(("checkout_incomplete", None, late_cart), found)
+            self.assertIn(("stray_hold", first, stray_cart), found)
+            self.assertEqual(a["products_checked"], db_int("SELECT COUNT(*) FROM products"))
+        finally:
+            db("DELETE FROM stock_holds WHERE cart_id = '%s';"
+               "UPDATE products SET stock = stock - 1 WHERE id = %d AND stock = 6;"
+               "DELETE FROM carts WHERE id IN (%s)" % (stray_cart, last_pid, ",".join("'%s'" % c for c in carts)))
+        audit_ok()
+
+
 class Metrics(StockdTest):
     def test_request_counters(self):
         p = make_product(stock=1)
