@@ -49,17 +49,22 @@ static const char SQL_DELETE_EXPIRED[] =
  * lean path's conditional UPDATE. It matches only while nothing of the
  * product's can have expired (next_expiry_ms > now: every hold of it is
  * live, none to reclaim) and the units are free; otherwise nothing is
- * written and the caller takes the full path (lock_product). */
+ * written and the caller takes the full path (lock_product). The check of
+ * the free units also leaves what stays available in @stk_available: the
+ * WHERE sees the row as it is before the write, under the row lock (InnoDB
+ * evaluates it again on the latest version once the lock is granted), and
+ * SQL_HOLD_ADD answers it instead of reading the row again. */
 static const char SQL_RESERVE_IF_FREE[] =
 	"UPDATE products SET reserved_stock = reserved_stock + ?, next_expiry_ms = LEAST(next_expiry_ms, ?)"
-	" WHERE id = ? AND next_expiry_ms > ? AND stock - reserved_stock >= ?";
+	" WHERE id = ? AND next_expiry_ms > ? AND (@stk_available := stock - reserved_stock - ?) >= 0";
 
 /* Add to the cart's hold, answering with its new size and the product's
- * available units (this transaction's own write to the locked row). */
+ * available units, as SQL_RESERVE_IF_FREE left them just before in this
+ * transaction (hold_add runs only after it matched). */
 static const char SQL_HOLD_ADD[] =
 	"INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) VALUES (?, ?, ?, ?)"
 	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), expires_at_ms = VALUES(expires_at_ms)"
-	" RETURNING quantity, (SELECT p.stock - p.reserved_stock FROM products p WHERE p.id = product_id)";
+	" RETURNING quantity, @stk_available";
 
 static const char SQL_PRODUCT_UPDATE[] =
 	"UPDATE products SET stock = stock + ?, reserved_stock = reserved_stock + ?, next_expiry_ms = ?"

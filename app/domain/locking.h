@@ -70,8 +70,10 @@ int product_reserve_if_free(db *d, int64_t product_id, int64_t quantity, int64_t
 			    bool *done);
 
 /* The cart's hold on the product += quantity, expiring at until_ms; *held
- * is the hold's new size and *available the product's free units, both as
- * this transaction now sees them. Does not touch products. */
+ * is the hold's new size and *available the product's free units after
+ * the product_reserve_if_free() that must have matched just before it in
+ * this transaction (it leaves them in the session). Does not touch
+ * products. */
 int hold_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t *held,
 	     int64_t *available);
 
