@@ -131,11 +131,22 @@ db_reset() {
 		UPDATE products SET reserved_stock = 0 WHERE reserved_stock <> 0; COMMIT"
 }
 
+# The audit's verdict: "ok", or FAILED with its breaches, or with the status
+# and body of an answer that is not an audit at all (the log keeps it).
 audit() {
-	curl -s "$base/api/admin/audit" | python3 -c '
+	curl -s -w '\n%{http_code}' "$base/api/admin/audit" | python3 -c '
 import json, sys
-a = json.load(sys.stdin)
-print("ok" if a.get("ok") else "FAILED:" + json.dumps(a.get("problems", [])[:3]))'
+body, _, status = sys.stdin.read().rpartition("\n")
+try:
+    a = json.loads(body)
+except ValueError:
+    a = {}
+if status == "200" and a.get("ok"):
+    print("ok")
+elif status == "200" and "problems" in a:
+    print("FAILED:" + json.dumps(a["problems"][:3]))
+else:
+    print("FAILED:HTTP %s %s" % (status, body[:200].replace("\n", " ")))'
 }
 
 # to_ms VALUE: wrk's latency (812.00us, 1.20ms, 2.01s) in ms.
