@@ -133,7 +133,7 @@ static void *audit_loop(void *arg)
 					next = walk_start + cfg->audit_interval_ms;
 			}
 		}
-		struct timespec ts = { 0, 10 * 1000000L };
+		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
 	if (walking)
