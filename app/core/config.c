@@ -1,6 +1,7 @@
 #include "core/config.h"
 #include "core/hostlist.h"
 #include "core/origins.h"
+#include "core/peers.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { KEY_BOOL, KEY_LONG, KEY_STR, KEY_ORIGINS, KEY_HOSTS } key_type;
+typedef enum { KEY_BOOL, KEY_LONG, KEY_STR, KEY_ORIGINS, KEY_HOSTS, KEY_PEERS } key_type;
 
 typedef struct {
 	const char *name;
@@ -22,6 +23,7 @@ typedef struct {
 #define STR_KEY(n, f) { n, KEY_STR, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
 #define ORIGINS_KEY(n, f) { n, KEY_ORIGINS, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
 #define HOSTS_KEY(n, f) { n, KEY_HOSTS, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
+#define PEERS_KEY(n, f) { n, KEY_PEERS, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
 
 static const key_def keys[] = {
 	{ "ENABLE_STOCK_MANAGEMENT", KEY_BOOL, offsetof(stk_config, enable_stock), 0, 0, 0 },
@@ -51,6 +53,7 @@ static const key_def keys[] = {
 	STR_KEY("DB_NAME", db_name),
 	STR_KEY("LISTEN", listen),
 	STR_KEY("LISTEN_GROUP", listen_group),
+	PEERS_KEY("LISTEN_ALLOW", listen_allow),
 	STR_KEY("PID_FILE", pid_file),
 	STR_KEY("LOG_FILE", log_file),
 	STR_KEY("ACCESS_LOG", access_log),
@@ -148,6 +151,14 @@ int config_set(stk_config *c, const char *key, const char *value, char *err, siz
 			return -1;
 		}
 	}
+	if (k->type == KEY_PEERS) {
+		peers p;
+		char why[128];
+		if (peers_parse(value, &p, why, sizeof why) != 0) {
+			snprintf(err, errlen, "%s: %s", key, why);
+			return -1;
+		}
+	}
 	switch (k->type) {
 	case KEY_BOOL: {
 		bool b;
@@ -177,6 +188,7 @@ int config_set(stk_config *c, const char *key, const char *value, char *err, siz
 		return 0;
 	}
 	case KEY_HOSTS: /* checked above, stored as written */
+	case KEY_PEERS:
 	case KEY_STR:
 		if (strlen(value) >= k->size) {
 			snprintf(err, errlen, "%s is too long (at most %zu bytes)", key, k->size - 1);

@@ -41,8 +41,9 @@ typedef struct {
 	char db_user[128];
 	char db_password[256];
 	char db_name[128];
-	char listen[512];             /* LISTEN: unix:/path or 127.0.0.1:port */
+	char listen[512];             /* LISTEN: unix:/path or IPv4:port (off loopback with LISTEN_ALLOW) */
 	char listen_group[64];        /* LISTEN_GROUP: group owner of the unix socket */
+	char listen_allow[512];       /* LISTEN_ALLOW: web servers that may connect (core/peers.h) */
 	char pid_file[512];           /* PID_FILE */
 	char log_file[512];           /* LOG_FILE; empty: stderr */
 	char access_log[512];         /* ACCESS_LOG: JSON lines, one per request; empty: off */
