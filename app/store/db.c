@@ -66,11 +66,6 @@ void db_disconnect(db *d)
 	db_drop(d);
 	d->in_txn = false;
 }
-
-const char *db_server(const db *d)
-{
-	return d->conn != NULL ? mysql_get_host_info(d->conn) : "";
-}
 uint64_t db_connects(const db *d) { return d->reconnects; }
 unsigned db_errno(const db *d) { return d->last_errno; }
 const char *db_error(const db *d) { return d->last_error; }

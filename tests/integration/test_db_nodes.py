@@ -7,6 +7,7 @@ outage: tests/faults/test_db_restart.py.) The cluster itself (a node out of the 
 certification conflicts) is tested on real Galera nodes by `make test-cluster`.
 """
 
+import json
 import os
 import signal
 import socket
@@ -88,8 +89,7 @@ class DbNodes(StockdTest):
         self.assertLess(time.monotonic() - t0, 5.0, "a refused node costs no connect timeout")
         status, body = self.ask("/status")
         self.assertEqual(status, 200, body)
-        self.assertIn(b'"reachable": true', body.replace(b'":true', b'": true'))
-        self.assertIn(b'"cluster": null', body.replace(b'":null', b'": null'))
+        self.assertIsNone(json.loads(body)["cluster"], "not a Galera node")
         # once per connection: the failover shows, with why the first node was passed over
         line = "database node 127.0.0.1:%d in use; 127.0.0.1:%d not usable: " % (port, dead)
         wait_until(lambda: line in self.log_text(), 10, 0.1, "the log naming the node in use")
