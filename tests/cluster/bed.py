@@ -514,6 +514,7 @@ APP_CONF = """\
 WORKERS={workers}
 SWEEP_INTERVAL=500
 STOCK_RESERVATION_TIMEOUT=3600000
+{extra}
 """
 
 
@@ -544,7 +545,7 @@ class Bed:
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         self.conf = os.path.join(self.dir, "stockd.conf")
         with open(self.conf, "w") as f:
-            f.write(APP_CONF.format(workers=self.workers))
+            f.write(APP_CONF.format(workers=self.workers, extra=os.environ.get("CLUSTER_APP_CONF", "").replace(";", "\n")))
         t0 = time.monotonic()
         self.net = _pick_subnet()
         self.created = True
