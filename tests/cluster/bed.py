@@ -248,6 +248,8 @@ class DbNode(Host):
              "--wsrep-sst-method=rsync", "--wsrep-sst-receive-address=%s:4444" % self.addr,
              "--wsrep-provider-options=%s; gmcast.listen_addr=tcp://%s:4567; ist.recv_addr=%s:4568"
              % (PROVIDER_OPTIONS, self.addr, self.addr)]
+        if os.environ.get("CLUSTER_SYNC_WAIT"):  # an experiment's knob: causal reads on every node
+            a.append("--wsrep-sync-wait=" + os.environ["CLUSTER_SYNC_WAIT"])
         if bootstrap:
             a.append("--wsrep-new-cluster")
         return a
