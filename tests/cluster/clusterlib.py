@@ -101,3 +101,35 @@ class ClusterTest(unittest.TestCase):
 
 def now():
     return time.monotonic()
+
+
+# --- what the fault scenarios share -------------------------------------------------------------------
+
+def victim_node():
+    """The node a DB fault hits. Once DB_HOST takes a list (bed.DB_HOST_LISTS), the node both app hosts use
+    first (db1 in single-writer): they must move to the next one. Before that an app host cannot move, so
+    the fault hits a node no app host uses (the cluster must carry on around it without a single error)."""
+    b = bed()
+    used = [a.nodes[0] for a in b.apps]
+    if bedmod.DB_HOST_LISTS:
+        return used[0], True
+    return [n for n in b.dbs if n not in used][0], False
+
+
+def hot_products(n=3, stock=3000, price_cents=250):
+    return [lib.make_product(stock=stock, price_cents=price_cents)["id"] for _ in range(n)]
+
+
+def failed(load, since=None, until=None):
+    """The load's answers that failed (5xx or no answer), sent in [since, until] (monotonic) if given."""
+    with load.lock:
+        ans = list(load.answers)
+    return [a for a in ans if (a.exc is not None or a.status >= 500)
+            and (since is None or a.t1 >= since) and (until is None or a.t0 <= until)]
+
+
+def wait_status(n, pred, timeout, what):
+    """Until node n's wsrep status satisfies pred; returns the seconds it took."""
+    t0 = time.monotonic()
+    bedmod.wait_until(lambda: pred(n.status()), timeout, 0.1, "%s: %s" % (n.name, what))
+    return time.monotonic() - t0
