@@ -617,15 +617,18 @@ class Bed:
             return s.get("wsrep_ready") == "ON" and s.get("wsrep_local_state_comment") == "Synced"
         wait_until(ready, timeout, 0.2, "%s Synced" % n.name)
 
-    def wait_synced(self, timeout=60, size=3):
-        """Every running node Synced, ready, in one primary component of `size`, and all of them at the same
-        last committed seqno with nothing queued (the write sets applied everywhere)."""
+    def wait_synced(self, timeout=60, size=3, quiet=True):
+        """Every running node Synced, ready, in one primary component of `size`; with quiet (no load
+        running), also all of them at the same last committed seqno with nothing queued (the write sets
+        applied everywhere)."""
         def ok():
             st = [n.status() for n in self.dbs]
             if not all(s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_ready") == "ON"
                        and s.get("wsrep_cluster_size") == str(size) and s.get("wsrep_cluster_status") == "Primary"
                        for s in st):
                 return False
+            if not quiet:
+                return True
             return len({s.get("wsrep_last_committed") for s in st}) == 1 and all(
                 s.get("wsrep_local_recv_queue") == "0" for s in st)
         wait_until(ok, timeout, 0.2, "the cluster Synced with size %d" % size)
