@@ -12,8 +12,13 @@ const api_handler api_healthz = { api_no_input, run_healthz };
 
 static void run_readyz(api_ctx *c)
 {
-	if (db_ping(c->dom->db) != DB_OK) {
-		api_fail(c, DB_ERR_GONE, NULL);
+	/* A second ping after a lost connection or a node that is not ready
+	 * reconnects: ready means this host can serve, on any of its nodes. */
+	int rc = db_ping(c->dom->db);
+	if (rc == DB_ERR_GONE)
+		rc = db_ping(c->dom->db);
+	if (rc != DB_OK) {
+		api_fail(c, rc, NULL);
 		return;
 	}
 	json_object *o = json_object_new_object();

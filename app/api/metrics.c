@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "core/version.h"
+#include "store/cluster.h"
 
 /* GET /metrics: Prometheus text format, summed over all workers from the
  * scoreboard. Series a request never touched are left out; the gauges and
@@ -206,6 +207,35 @@ static void process_manager(text *t, scoreboard *sb)
 	put(t, "stockd_last_reload_ok %d\n", atomic_load(&sb->last_reload_ok));
 }
 
+/* The Galera cluster as the node this worker's connection is on sees it,
+ * read at scrape time (one statement). Without a reachable database the
+ * section is left out, so /metrics still answers in an outage. */
+static void cluster(text *t, db *d)
+{
+	cluster_state st;
+	if (cluster_read(d, &st) != DB_OK)
+		return;
+	head(t, "stockd_db_galera", "gauge", "1 when the database node in use is a Galera cluster's node, else 0.");
+	put(t, "stockd_db_galera %d\n", st.galera);
+	if (!st.galera)
+		return;
+	head(t, "stockd_galera_cluster_size", "gauge", "Nodes in the cluster, as the node in use counts them.");
+	put(t, "stockd_galera_cluster_size %lld\n", (long long)st.size);
+	head(t, "stockd_galera_ready", "gauge", "1 when the node in use accepts statements (wsrep_ready).");
+	put(t, "stockd_galera_ready %d\n", st.ready);
+	head(t, "stockd_galera_primary", "gauge", "1 when the node in use is in the primary component.");
+	put(t, "stockd_galera_primary %d\n", st.primary);
+	head(t, "stockd_galera_flow_control_paused", "gauge",
+	     "Share of time the node's replication was paused by flow control since its status was last flushed.");
+	put(t, "stockd_galera_flow_control_paused %g\n", st.flow_control_paused);
+	head(t, "stockd_galera_cert_failures_total", "counter",
+	     "The node's transactions that failed certification (retried by stockd as deadlocks).");
+	put(t, "stockd_galera_cert_failures_total %lld\n", (long long)st.cert_failures);
+	head(t, "stockd_galera_bf_aborts_total", "counter",
+	     "The node's transactions aborted by a replicated one (brute force), also retried as deadlocks.");
+	put(t, "stockd_galera_bf_aborts_total %lld\n", (long long)st.bf_aborts);
+}
+
 static void run_metrics(api_ctx *c)
 {
 	text t = { malloc(32768), 0, 32768 };
@@ -214,6 +244,7 @@ static void run_metrics(api_ctx *c)
 	requests(&t, c->sb);
 	migration_plan(&t, c->sb);
 	database(&t, c->sb);
+	cluster(&t, c->dom->db);
 	process_manager(&t, c->sb);
 	c->resp->status = 200;
 	c->resp->text = t.buf;

@@ -3,6 +3,7 @@
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/version.h"
+#include "store/cluster.h"
 
 /* GET /status, in the spirit of php-fpm's status page: the pool and, with
  * ?full, every worker. Never a cart id: a worker shows its route only. */
@@ -43,6 +44,31 @@ static json_object *reload_view(scoreboard *sb)
 		json_object_object_add(last, "message", json_object_new_string(message));
 	}
 	json_object_object_add(o, "last_refused", last);
+	return o;
+}
+
+/* The database this worker uses, and its Galera cluster if it is a
+ * node of one: one statement. An unreachable database is shown, not an
+ * error: the pool's page must answer in an outage. */
+static json_object *database_view(db *d)
+{
+	cluster_state st;
+	int rc = cluster_read(d, &st);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "reachable", json_object_new_boolean(rc == DB_OK));
+	json_object_object_add(o, "server", json_object_new_string(db_server(d)));
+	json_object *cl = NULL;
+	if (rc == DB_OK && st.galera) {
+		cl = json_object_new_object();
+		json_object_object_add(cl, "size", json_object_new_int64(st.size));
+		json_object_object_add(cl, "ready", json_object_new_boolean(st.ready));
+		json_object_object_add(cl, "primary", json_object_new_boolean(st.primary));
+		json_object_object_add(cl, "state", json_object_new_string(st.state));
+		json_object_object_add(cl, "flow_control_paused", json_object_new_double(st.flow_control_paused));
+		json_object_object_add(cl, "cert_failures", json_object_new_int64(st.cert_failures));
+		json_object_object_add(cl, "bf_aborts", json_object_new_int64(st.bf_aborts));
+	}
+	json_object_object_add(o, "cluster", cl);
 	return o;
 }
 
@@ -93,6 +119,7 @@ static void run_status(api_ctx *c)
 	json_object_object_add(restarts, "timeout", json_object_new_int64((int64_t)sb_get(&sb->restarts[RESTART_TIMEOUT])));
 	json_object_object_add(top, "restarts", restarts);
 	json_object_object_add(top, "reload", reload_view(sb));
+	json_object_object_add(top, "database", database_view(c->dom->db));
 	if (wants_full(c->req->query))
 		json_object_object_add(top, "processes", workers);
 	else

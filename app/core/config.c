@@ -1,5 +1,7 @@
 #include "core/config.h"
+#include "core/hostlist.h"
 #include "core/origins.h"
+#include "core/peers.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { KEY_BOOL, KEY_LONG, KEY_STR, KEY_ORIGINS } key_type;
+typedef enum { KEY_BOOL, KEY_LONG, KEY_STR, KEY_ORIGINS, KEY_HOSTS, KEY_PEERS } key_type;
 
 typedef struct {
 	const char *name;
@@ -20,6 +22,8 @@ typedef struct {
 #define LONG_KEY(n, f, lo, hi) { n, KEY_LONG, offsetof(stk_config, f), 0, lo, hi }
 #define STR_KEY(n, f) { n, KEY_STR, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
 #define ORIGINS_KEY(n, f) { n, KEY_ORIGINS, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
+#define HOSTS_KEY(n, f) { n, KEY_HOSTS, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
+#define PEERS_KEY(n, f) { n, KEY_PEERS, offsetof(stk_config, f), sizeof(((stk_config *)0)->f), 0, 0 }
 
 static const key_def keys[] = {
 	{ "ENABLE_STOCK_MANAGEMENT", KEY_BOOL, offsetof(stk_config, enable_stock), 0, 0, 0 },
@@ -41,7 +45,7 @@ static const key_def keys[] = {
 	STR_KEY("ADMIN_TOKEN", admin_token),
 	STR_KEY("METRICS_TOKEN", metrics_token),
 	ORIGINS_KEY("ALLOWED_ORIGINS", allowed_origins),
-	STR_KEY("DB_HOST", db_host),
+	HOSTS_KEY("DB_HOST", db_host),
 	LONG_KEY("DB_PORT", db_port, 0, 65535),
 	STR_KEY("DB_SOCKET", db_socket),
 	STR_KEY("DB_USER", db_user),
@@ -49,6 +53,7 @@ static const key_def keys[] = {
 	STR_KEY("DB_NAME", db_name),
 	STR_KEY("LISTEN", listen),
 	STR_KEY("LISTEN_GROUP", listen_group),
+	PEERS_KEY("LISTEN_ALLOW", listen_allow),
 	STR_KEY("PID_FILE", pid_file),
 	STR_KEY("LOG_FILE", log_file),
 	STR_KEY("ACCESS_LOG", access_log),
@@ -136,6 +141,24 @@ int config_set(stk_config *c, const char *key, const char *value, char *err, siz
 		return -1;
 	}
 	char *field = (char *)c + k->offset;
+	if (k->type == KEY_HOSTS && *value != '\0') {
+		/* A typo in a cluster's node list would show only when a node
+		 * fails over to it: check every entry now. */
+		host_entry hosts[HOSTLIST_MAX];
+		char why[256];
+		if (hostlist_parse(value, 1, hosts, HOSTLIST_MAX, why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s: %s", key, why);
+			return -1;
+		}
+	}
+	if (k->type == KEY_PEERS) {
+		peers p;
+		char why[128];
+		if (peers_parse(value, &p, why, sizeof why) != 0) {
+			snprintf(err, errlen, "%s: %s", key, why);
+			return -1;
+		}
+	}
 	switch (k->type) {
 	case KEY_BOOL: {
 		bool b;
@@ -164,6 +187,8 @@ int config_set(stk_config *c, const char *key, const char *value, char *err, siz
 		memcpy(field, list, strlen(list) + 1);
 		return 0;
 	}
+	case KEY_HOSTS: /* checked above, stored as written */
+	case KEY_PEERS:
 	case KEY_STR:
 		if (strlen(value) >= k->size) {
 			snprintf(err, errlen, "%s is too long (at most %zu bytes)", key, k->size - 1);

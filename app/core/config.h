@@ -35,14 +35,15 @@ typedef struct {
 	char metrics_token[256];      /* METRICS_TOKEN: /metrics and /status only */
 	bool trust_loopback;          /* TRUST_LOOPBACK: loopback opens operator routes without a token */
 	char allowed_origins[2048];   /* ALLOWED_ORIGINS, normalised ("a,b"); empty: no CORS at all */
-	char db_host[256];
+	char db_host[1024];           /* DB_HOST: a server, or a cluster's ordered nodes (core/hostlist.h) */
 	long db_port;
 	char db_socket[512];
 	char db_user[128];
 	char db_password[256];
 	char db_name[128];
-	char listen[512];             /* LISTEN: unix:/path or 127.0.0.1:port */
+	char listen[512];             /* LISTEN: unix:/path or IPv4:port (off loopback with LISTEN_ALLOW) */
 	char listen_group[64];        /* LISTEN_GROUP: group owner of the unix socket */
+	char listen_allow[512];       /* LISTEN_ALLOW: web servers that may connect (core/peers.h) */
 	char pid_file[512];           /* PID_FILE */
 	char log_file[512];           /* LOG_FILE; empty: stderr */
 	char access_log[512];         /* ACCESS_LOG: JSON lines, one per request; empty: off */

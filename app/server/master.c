@@ -257,6 +257,7 @@ static void reload(master *m)
 	/* The socket, pid file and log stay as they are: they belong to this
 	 * master's life, not to its config generation. */
 	memcpy(next.listen, m->cfg->listen, sizeof next.listen);
+	memcpy(next.listen_allow, m->cfg->listen_allow, sizeof next.listen_allow);
 	memcpy(next.pid_file, m->cfg->pid_file, sizeof next.pid_file);
 	memcpy(next.log_file, m->cfg->log_file, sizeof next.log_file);
 	*m->cfg = next;
@@ -427,8 +428,12 @@ int master_run(stk_config *cfg, const char *conf_path)
 			log_error("inherited socket %s is not usable", inherited);
 			return 1;
 		}
+		if (listen_check(cfg->listen, cfg->listen_allow, err, sizeof err) != 0) {
+			log_error("%s", err);
+			return 1;
+		}
 	} else {
-		m.listen_fd = listen_open(cfg->listen, cfg->listen_group, err, sizeof err);
+		m.listen_fd = listen_open(cfg->listen, cfg->listen_group, cfg->listen_allow, err, sizeof err);
 		if (m.listen_fd < 0) {
 			log_error("%s", err);
 			return 1;

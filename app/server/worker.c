@@ -1,5 +1,6 @@
 #include "server/worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include "core/clock.h"
 #include "core/access_log.h"
 #include "core/log.h"
+#include "core/peers.h"
 #include "api/account.h"
 
 /* The signals a worker waits for: stop (TERM, QUIT, INT) and reopen the
@@ -121,18 +123,28 @@ typedef enum { WAIT_REQUEST, WAIT_AGAIN, WAIT_STOP, WAIT_FAILED } wait_result;
  * signals are open from the check of child_stop through accept(): a stop
  * landing between the two dup2()s a dead socket over listen_fd (child.c),
  * so accept() fails at once instead of waiting. */
-static wait_result wait_new_connection(FCGX_Request *fr, int listen_fd, scoreboard *sb, const sigset_t *blocked,
-				       const sigset_t *waiting)
+static wait_result wait_new_connection(FCGX_Request *fr, int listen_fd, const peers *allowed, scoreboard *sb,
+				       const sigset_t *blocked, const sigset_t *waiting)
 {
 	if (sigprocmask(SIG_SETMASK, waiting, NULL) != 0)
 		return WAIT_FAILED;
 	reopen_logs_if_asked();
-	int conn = child_stop ? -1 : accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct sockaddr_storage peer;
+	socklen_t peer_len = sizeof peer;
+	int conn = child_stop ? -1 : accept4(listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
 	int err = errno;
 	if (sigprocmask(SIG_SETMASK, blocked, NULL) != 0) {
 		if (conn >= 0)
 			close(conn);
 		return WAIT_FAILED;
+	}
+	if (conn >= 0 && !peers_allow(allowed, (struct sockaddr *)&peer)) {
+		char who[INET_ADDRSTRLEN] = "?";
+		if (peer.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, who, sizeof who);
+		log_warn("connection from %s refused: not in LISTEN_ALLOW", who);
+		close(conn);
+		return WAIT_AGAIN;
 	}
 	if (conn >= 0) {
 		/* nginx has handed this connection over: it is answered even if a
@@ -209,6 +221,15 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 	sb_add(&sb->db_connects, db_connects(d));
 	dom_ctx dom = { .db = d, .cfg = cfg };
 
+	/* config_set checked the list: it parses. */
+	peers allowed;
+	char perr[128];
+	if (peers_parse(cfg->listen_allow, &allowed, perr, sizeof perr) != 0) {
+		log_error("LISTEN_ALLOW: %s", perr);
+		db_free(d);
+		close(dead);
+		return WORKER_EXIT_FAILED;
+	}
 	FCGX_Request fr;
 	if (FCGX_InitRequest(&fr, dead, 0) != 0) {
 		db_free(d);
@@ -221,7 +242,7 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 		atomic_store(&me->request_start_ms, 0);
 		atomic_store(&me->state, WORKER_IDLE);
 		wait_result w = fr.ipcFd >= 0 ? wait_kept_connection(&fr, &waiting)
-					      : wait_new_connection(&fr, listen_fd, sb, &blocked, &waiting);
+					      : wait_new_connection(&fr, listen_fd, &allowed, sb, &blocked, &waiting);
 		if (w == WAIT_AGAIN)
 			continue;
 		if (w == WAIT_STOP)

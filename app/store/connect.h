@@ -6,7 +6,8 @@
 #include "core/config.h"
 
 /* The one way to open a MariaDB connection from the config: the socket if
- * DB_SOCKET is set, else DB_HOST:DB_PORT; utf8mb4; no automatic reconnect
+ * DB_SOCKET is set, else the first of DB_HOST's nodes (core/hostlist.h)
+ * that accepts and is ready (on Galera, wsrep_ready ON); utf8mb4; no automatic reconnect
  * (it would silently lose prepared statements and an open transaction).
  * Waits are bounded: connect_timeout_s for the connect, rw_timeout_s for
  * each read and write (0: none, for migrations that may run long). flags

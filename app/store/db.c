@@ -60,6 +60,17 @@ void db_free(db *d)
 }
 
 bool db_connected(const db *d) { return d->conn != NULL; }
+
+void db_disconnect(db *d)
+{
+	db_drop(d);
+	d->in_txn = false;
+}
+
+const char *db_server(const db *d)
+{
+	return d->conn != NULL ? mysql_get_host_info(d->conn) : "";
+}
 uint64_t db_connects(const db *d) { return d->reconnects; }
 unsigned db_errno(const db *d) { return d->last_errno; }
 const char *db_error(const db *d) { return d->last_error; }
@@ -90,6 +101,8 @@ static int classify(db *d, unsigned no, const char *msg)
 	case ER_CONNECTION_KILLED:
 	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
 	case 1969: /* ER_STATEMENT_TIMEOUT: max_statement_time, the read timeout's twin */
+	case 1047: /* ER_UNKNOWN_COM_ERROR: a Galera node out of the primary component;
+		    * the reconnect goes to the next ready node of DB_HOST */
 		/* Nothing of an unfinished transaction survives a lost connection:
 		 * the server rolls it back. Drop ours and reconnect next time. */
 		log_warn("database connection lost: %u %s", no, msg ? msg : "");

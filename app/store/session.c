@@ -2,12 +2,23 @@
 
 #include <string.h>
 
-static const char SQL_PING[] = "DO 1";
+#include "store/cluster.h"
+
 static const char SQL_GET_LOCK[] = "SELECT GET_LOCK(?, 0)";
 
 int db_ping(db *d)
 {
-	return db_exec(d, SQL_PING, NULL, 0, NULL);
+	cluster_state st;
+	int rc = cluster_read(d, &st);
+	if (rc != DB_OK)
+		return rc;
+	if (st.galera && !st.ready) {
+		/* A node out of the primary component refuses every statement:
+		 * the next one must go to another node. */
+		db_disconnect(d);
+		return DB_ERR_GONE;
+	}
+	return DB_OK;
 }
 
 int db_try_named_lock(db *d, const char *name, bool *got)

@@ -6,7 +6,10 @@
 
 /* What lives with one connection rather than with a transaction. */
 
-/* One round trip: DB_OK when the database answers on this connection. */
+/* One round trip: DB_OK when the database answers on this connection and
+ * is ready for statements. A Galera node out of the primary component
+ * (wsrep_ready OFF) is not: its connection is closed, DB_ERR_GONE, and the
+ * next statement connects to the first ready node of DB_HOST. */
 int db_ping(db *d);
 
 /* Take the named lock `name` without waiting (MariaDB's GET_LOCK): *got is

@@ -45,12 +45,9 @@ void txn_pause(long attempt)
 int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats *stats)
 {
 	int64_t start = clock_mono_ms();
+	bool reconnected = false;
 	for (long attempt = 0;; attempt++) {
 		int rc = db_begin(d);
-		/* A connection that died while idle (a database restart) fails
-		 * here, before anything ran: reconnect and go on. */
-		if (rc == DB_ERR_GONE && attempt == 0 && db_ensure(d) == DB_OK)
-			rc = db_begin(d);
 		if (rc == DB_OK)
 			rc = body(d, ctx);
 		if (rc == DB_OK && policy->defer_commit)
@@ -71,6 +68,17 @@ int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats
 		}
 		if (rc == DB_ERR_RETRY)
 			txn_count_conflict(d, stats);
+		/* Lost before its COMMIT, the transaction left nothing behind (the
+		 * server rolls back what a dead connection held): run it once more
+		 * on a new connection. That covers a connection that died while
+		 * idle (a database restart) and, on a cluster, a node that died or
+		 * left the primary component: the reconnect goes to the next ready
+		 * node of DB_HOST. Once only: a dead database costs one connect
+		 * timeout, not a loop. */
+		if (rc == DB_ERR_GONE && !reconnected && db_ensure(d) == DB_OK) {
+			reconnected = true;
+			continue;
+		}
 		if (!txn_should_retry(rc, attempt, policy, clock_mono_ms() - start))
 			return rc;
 		txn_pause(attempt);

@@ -63,6 +63,11 @@ int peek(MYSQL *m, const char *where)
 	return mysql_real_query(m, where, strlen(where));
 }
 ''',
+    # ... and in connect.c anything but a literal (its node readiness check is one)
+    "app/store/connect.c": r'''
+int ready(MYSQL *m) { return mysql_query(m, "SHOW GLOBAL STATUS LIKE 'wsrep_ready'"); }
+int peek(MYSQL *m, const char *where) { return mysql_query(m, where); }
+''',
     # SQL in a layer that must not hold any (server/, api/): even a proper statement
     "app/server/layer.c": r'''
 static const char SQL_LOCK[] = "SELECT GET_LOCK('x', 0)";
@@ -149,10 +154,14 @@ class SqlPrepared(unittest.TestCase):
     def test_raw_queries_stay_in_the_connection_layer(self):
         p = self.sample("app/domain/raw.c")
         self.assertEqual(p, [at("app/domain/raw.c", 7) + "mysql_real_query outside app/store/db.c and "
-                             "app/store/migrate.c: SQL goes through db_exec (prepared) or db_simple (literal)"])
+                             "app/store/connect.c and app/store/migrate.c: SQL goes through db_exec (prepared) "
+                             "or db_simple (literal)"])
         p = self.sample("app/store/db.c")
         self.assertEqual(p, [at("app/store/db.c", 4) + "mysql_real_query in db.c runs neither db_simple's "
                              "argument nor an element of a static const array of literals"])
+        p = self.sample("app/store/connect.c")
+        self.assertEqual(p, [at("app/store/connect.c", 3) + "mysql_query in connect.c runs something other than "
+                             "a string literal"])
 
     def test_no_sql_outside_store_and_domain(self):
         p = self.sample("app/server/layer.c")

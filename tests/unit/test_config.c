@@ -369,6 +369,29 @@ static void allowed_origins_key(void **state)
 	assert_string_equal(c.allowed_origins, "https://a.example,https://b.example:8443");
 }
 
+/* DB_HOST: a server or a cluster's ordered nodes; a malformed entry is a
+ * config error (the previous value stays), since it would show only when
+ * a node fails over to it. */
+static void db_host_list_key(void **state)
+{
+	(void)state;
+	stk_config c;
+	char err[300];
+	config_defaults(&c);
+	assert_int_equal(config_set(&c, "DB_HOST", "10.0.0.11,10.0.0.12:3310,[fd00::13]", err, sizeof err), 0);
+	assert_string_equal(c.db_host, "10.0.0.11,10.0.0.12:3310,[fd00::13]");
+	static const char *bad[] = { "10.0.0.11,", "a,,b", "a:0", "a:99999", "[fd00::1", "a,b,c,d,e,f,g,h,i" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		if (config_set(&c, "DB_HOST", bad[i], err, sizeof err) != -1)
+			fail_msg("DB_HOST=%s accepted", bad[i]);
+		assert_non_null(strstr(err, "DB_HOST: "));
+		assert_string_equal(c.db_host, "10.0.0.11,10.0.0.12:3310,[fd00::13]");
+	}
+	/* empty: libmariadb's default host */
+	assert_int_equal(config_set(&c, "DB_HOST", "", err, sizeof err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +404,7 @@ int main(void)
 		cmocka_unit_test(load_precedence),
 		cmocka_unit_test(load_edge_cases),
 		cmocka_unit_test(allowed_origins_key),
+		cmocka_unit_test(db_host_list_key),
 	};
 	return cmocka_run_group_tests_name("config", tests, clean_env, NULL);
 }
