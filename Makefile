@@ -138,11 +138,10 @@ test-faults: deps build $(TOOL_BIN)
 
 # Issue 12's test bed: a 3-node MariaDB Galera cluster and two app hosts in
 # network namespaces behind one nginx, then the cluster scenarios
-# (tests/cluster/README.md). Needs root. galera-4 and rsync (the SST),
-# iproute2 (namespaces, veths, the bridge) and nftables (each app host's DNAT
-# onto its loopback listener). Not part of `make test` or .ci/run.
+# (tests/cluster/README.md). Needs root. galera-4, rsync (the SST) and
+# iproute2 (namespaces, veths, the bridge). Not part of `make test` or .ci/run.
 test-cluster: deps build
-	deploy/install-deps galera-4 rsync iproute2 nftables
+	deploy/install-deps galera-4 rsync iproute2
 	tests/cluster/run
 
 # The README's commands on a fresh Debian 12 root (debootstrap), from a clean

@@ -38,15 +38,9 @@ DB_USER, DB_PASSWORD, DB_NAME = "stockd", "stockd-cluster", "stockd"
 # writes as that user too (run as root, rsync's daemon would switch to nobody and could not write).
 DB_OS_USER = "mysql"
 
-# DB_HOST as an ordered list "h1,h2,h3" (issue 12) is being added to stockd on main. Until it lands an app
-# host gets the first node of its list only; flip this (or CLUSTER_DB_LISTS=1) once main has it.
-DB_HOST_LISTS = os.environ.get("CLUSTER_DB_LISTS", "0") == "1"
-
-# stockd's LISTEN takes unix:/path or a *loopback* address and port only (app/server/listen.c refuses any
-# other address). So each app host's master listens on 127.0.0.1:9000 inside its namespace, and an nft DNAT
-# rule in that namespace (with route_localnet on its interface) maps <its address>:9000 onto it: a
-# connection to a dead master is still refused at once (RST), as a direct listener would be.
-APP_LISTEN_DIRECT = os.environ.get("CLUSTER_APP_LISTEN_DIRECT", "0") == "1"
+# DB_HOST is an ordered list of the nodes (every (re)connect takes the first that answers and is ready);
+# CLUSTER_DB_LISTS=0 gives each app host the first node of its list only, as stockd before issue 12 took.
+DB_HOST_LISTS = os.environ.get("CLUSTER_DB_LISTS", "1") == "1"
 
 # Galera's failure detection, shortened for tests (defaults: suspect 5 s, inactive 15 s, keepalive 1 s):
 # a node that stops answering is suspected after 2 s and dropped from the view after 3 s. gcache 256M
@@ -362,8 +356,9 @@ class AppHost(Host):
         e.update({
             "STOCKD_CONF": self.bed.conf, "DB_HOST": self.db_host(), "DB_PORT": str(DB_PORT),
             "DB_USER": DB_USER, "DB_PASSWORD": DB_PASSWORD, "DB_NAME": DB_NAME,
-            "LISTEN": ("%s:%d" if APP_LISTEN_DIRECT else "127.0.0.1:%d") % (
-                (self.addr, APP_PORT) if APP_LISTEN_DIRECT else (APP_PORT,)),
+            # TCP FastCGI on the host's own address, and only nginx (the root namespace's bridge
+            # address) may connect: FastCGI has no authentication
+            "LISTEN": "%s:%d" % (self.addr, APP_PORT), "LISTEN_ALLOW": self.bed.net + ".1",
             "PID_FILE": self.pid_file, "LOG_FILE": self.log,
             "ACCESS_LOG": os.path.join(self.dir, "access.log"),
             # nginx passes the client's address; the test client is on loopback (deploy/stack's default)
@@ -374,11 +369,6 @@ class AppHost(Host):
     def create(self):
         super().create()
         os.makedirs(self.dir, exist_ok=True)
-        if not APP_LISTEN_DIRECT:
-            self.exec(["sysctl", "-q", "-w", "net.ipv4.conf.eth0.route_localnet=1"])
-            rules = ("table ip stockd_bed {\n chain pre {\n  type nat hook prerouting priority dstnat;\n"
-                     "  ip daddr %s tcp dport %d dnat to 127.0.0.1:%d\n }\n}\n" % (self.addr, APP_PORT, APP_PORT))
-            self.exec(["nft", "-f", "-"], input=rules)
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)

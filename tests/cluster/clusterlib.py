@@ -133,3 +133,23 @@ def wait_status(n, pred, timeout, what):
     t0 = time.monotonic()
     bedmod.wait_until(lambda: pred(n.status()), timeout, 0.1, "%s: %s" % (n.name, what))
     return time.monotonic() - t0
+
+
+def app_servers():
+    """{app host: the DB server its answering worker is connected to} from GET /status straight to each
+    app host over FastCGI (the field `database.server`)."""
+    out = {}
+    for a in bed().apps:
+        try:
+            st, _h, body = bedmod.fcgi_get(a.addr, bedmod.APP_PORT, "/status", timeout=10)
+            out[a.name] = (json.loads(body).get("database") or {}).get("server") if st == 200 else "status %s" % st
+        except (OSError, ValueError) as e:
+            out[a.name] = "error %s" % e
+    return out
+
+
+def on_other_node(victim):
+    """Every app host's workers answer from a node other than victim (their DB_HOST moved on)."""
+    s = app_servers()
+    return all(isinstance(v, str) and v.split(":")[0] not in ("", victim.addr) and not v.startswith(("status", "error"))
+               for v in s.values())

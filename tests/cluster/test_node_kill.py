@@ -33,14 +33,18 @@ class NodeKill(ClusterTest):
         try:
             load.wait_answers(400, 60)
             before = len(load.answers)
+            servers_before = clusterlib.app_servers()
             t_kill = clusterlib.now()
             window = load.fault(t_kill) if used else None
             victim.kill9()
             evict = max(clusterlib.wait_status(n, lambda s: s.get("wsrep_cluster_size") == "2"
                                                and s.get("wsrep_ready") == "ON", 30, "the cluster of two")
                         for n in others)
+            t_moved = clusterlib.now()
             load.wait_answers(600, 60)  # written while the node is away: what IST must bring back
             down_answers = len(load.answers) - before
+            moved = clusterlib.on_other_node(victim)
+            servers_while_down = clusterlib.app_servers()
             t_start = clusterlib.now()
             b.restart_node(victim, 120)
             rejoin = clusterlib.now() - t_start
@@ -60,9 +64,11 @@ class NodeKill(ClusterTest):
         fails_after = clusterlib.failed(load, since=t_kill + evict + rejoin + 5)
         busy = [a for a in fails if a.status == 503 and a.code == "database_unavailable" and "busy" in a.message]
         in_stall = [a for a in busy if t_kill - 3 <= a.t0 <= t_kill + evict + 0.5]
+        # the requests sent once the two were a cluster, while the node was still down
+        fails_moved = [a for a in fails if t_moved <= a.t0 <= t_start]
         problems, facts = clusterlib.verify_everywhere(load, stock)
         report("node_kill", victim=victim.name, apps_used_it=used, requests=f["requests"],
-               acked_writes=f["acked_writes"], answers_while_down=down_answers, failed=len(fails), busy_503_in_stall=len(in_stall),
+               acked_writes=f["acked_writes"], answers_while_down=down_answers, failed=len(fails), busy_503_in_stall=len(in_stall), failed_after_eviction=len(fails_moved),
                evicted_after=evict, rejoin_seconds=rejoin, ist=ist, ist_writesets=ist_writesets, sst=sst,
                acked_changes_verified=facts["acked_changes"], orders=facts["orders_in_db"])
         for a in fails[:10]:
@@ -73,10 +79,20 @@ class NodeKill(ClusterTest):
         # write sets: COMMITs wait, and requests waiting on their row locks may outlast TXN_BUDGET_MS and
         # answer the contract's 503 "busy" (nothing changed; the ledger counts them as refused). Nothing
         # else may fail, and nothing at all once the two are a cluster.
+        print("  app hosts' DB server: before the kill %s, while it was down %s" % (servers_before,
+                                                                                  servers_while_down))
         if not used:
             self.assertEqual([repr(a) for a in fails if a not in in_stall][:5], [],
                              "failures (other than 503 busy in the stall) although no app host used %s"
                              % victim.name)
+        else:
+            # the app hosts lost their connections at the kill: only the contract's 503 (no 502, no
+            # dropped connection) until they reconnected to the next node, and none once it was a cluster
+            self.assertEqual([repr(a) for a in fails if a.status != 503 or a.code != "database_unavailable"][:5],
+                             [], "failures other than 503 database_unavailable")
+            self.assertTrue(moved, "the app hosts did not move off %s: %s" % (victim.name, servers_while_down))
+            self.assertEqual([repr(a) for a in fails_moved[:5]], [],
+                             "failures after the two nodes were a cluster, the app hosts on the next node")
         self.assertTrue(ist_writesets > 0, "nothing was written while the node was away: IST not exercised")
         self.assertEqual([repr(a) for a in fails_after[:5]], [], "failures after the node was back")
         self.assertNoProblems(problems, "ledger and audit on every node")

@@ -34,6 +34,7 @@ class Partition(ClusterTest):
         load.start()
         try:
             load.wait_answers(400, 60)
+            servers_before = clusterlib.app_servers()
             t_cut = clusterlib.now()
             window = load.fault(t_cut) if used else None
             victim.cut(others)
@@ -51,6 +52,8 @@ class Partition(ClusterTest):
                                 "SELECT stock FROM products WHERE id=%d" % products[0]],
                                capture_output=True, text=True, timeout=30)
             refused = r.returncode != 0 and "1047" in r.stderr
+            servers_while_cut = clusterlib.app_servers()
+            moved = clusterlib.on_other_node(victim)
             n0 = len(load.answers)
             t_during = clusterlib.now()
             load.wait_answers(800, 60)  # served by the majority while the node is cut off
@@ -84,6 +87,12 @@ class Partition(ClusterTest):
         self.assertEqual(minority.get("wsrep_ready"), "OFF", minority)
         self.assertTrue(refused, "the cut-off node answered the app's query: %r %r" % (r.stdout, r.stderr))
         self.assertEqual([repr(a) for a in fails_during[:5]], [], "failures while the majority served")
+        print("  app hosts' DB server before the cut %s, while %s was cut off %s" % (servers_before, victim.name,
+                                                                                  servers_while_cut))
+        if used:
+            self.assertTrue(moved, "the app hosts did not move off %s: %s" % (victim.name, servers_while_cut))
+            self.assertEqual([repr(a) for a in fails if a.status != 503 or a.code != "database_unavailable"][:5],
+                             [], "failures other than 503 database_unavailable")
         if not used:
             self.assertEqual([repr(a) for a in fails if a not in busy_stall][:5], [],
                              "failures although no app host used %s" % victim.name)
