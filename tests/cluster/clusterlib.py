@@ -63,6 +63,7 @@ def verify_everywhere(load, initial_stock):
             on_node(n)
             p, facts = verify(load, initial_stock)
             problems += ["%s: %s" % (n.name, x) for x in p]
+            print("  verify on %s: %s" % (n.name, facts), flush=True)
             facts1 = facts1 or facts
     finally:
         on_node(b.dbs[0])
