@@ -36,6 +36,7 @@ def main():
         print("runner.py: the bed makes network namespaces: run as root", file=sys.stderr)
         print("scenarios: 0 passed, 1 failed")
         return 1
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     t0 = time.monotonic()
