@@ -83,6 +83,13 @@ class Partition(ClusterTest):
                failed_while_cut=len(fails_during), failed=len(fails), busy_503_in_stall=len(busy_stall),
                rejoin_seconds=rejoin, ist_after_heal="IST received" in text,
                acked_changes_verified=facts["acked_changes"], orders=facts["orders_in_db"])
+        with load.lock:
+            co = {}
+            for a in load.answers:
+                if a.kind == "checkout":
+                    k = "%s %s" % (a.status, a.code or "")
+                    co[k] = co.get(k, 0) + 1
+        print("  checkouts: %s" % co)
         for a in fails[:10]:
             print("  failed: t=%+.2fs after the cut: %r" % (a.t0 - t_cut, a))
         self.assertEqual(minority.get("wsrep_ready"), "OFF", minority)
