@@ -86,32 +86,25 @@ def free_port():
 
 
 def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return False
-    return st[st.rindex(")") + 2] != "Z"
-
-
-def proc_stat(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    rest = s[s.rindex(")") + 2:].split()
-    return rest[0], int(rest[1])
+    """Running (a zombie counts as gone): tests/faults/faultlib.py's alive()."""
+    return _faultlib().alive(pid)
 
 
 def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            st = proc_stat(int(d))
-            if st is not None and st[1] == pid and st[0] != "Z":
-                out.append(int(d))
-    return sorted(out)
+    return _faultlib().children(pid)
+
+
+def _faultlib():
+    """The fault suite's helpers, imported on first use: they import tests/integration/lib.py, which reads
+    BASE_URL and DB_SOCKET once, so only after Bed.start() exported the bed's."""
+    if os.environ.get("STACK_DIR", "").find("stockd-cluster-") < 0:
+        raise RuntimeError("the fault suite's helpers are imported only once the bed's environment is exported")
+    for d in ("faults", "integration"):
+        path = os.path.join(HERE, "..", d)
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import faultlib
+    return faultlib
 
 
 # --- stale things of an earlier, killed run ------------------------------------------------------
@@ -124,7 +117,7 @@ def _stale_pid(name):
     if not m:
         return None
     pid = int(m.group(1))
-    return pid if pid != os.getpid() and not pid_alive(pid) else None
+    return pid if pid != os.getpid() and not os.path.exists("/proc/%d" % pid) else None
 
 
 def clean_stale():
@@ -429,33 +422,15 @@ class AppHost(Host):
 
 # --- a FastCGI GET, for one app host ---------------------------------------------------------------
 
-def _fcgi_record(rtype, content, req_id=1):
-    import struct
-    return struct.pack(">BBHHBB", 1, rtype, req_id, len(content), 0, 0) + content
-
-
-def _nv(k, v):
-    import struct
-
-    def ln(n):
-        return struct.pack("B", n) if n < 128 else struct.pack(">I", n | 0x80000000)
-    return ln(len(k)) + ln(len(v)) + k + v
-
-
 def fcgi_get(host, port, path, timeout=10):
-    import struct
-    params = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": path, "REQUEST_URI": path, "DOCUMENT_URI": path,
-              "QUERY_STRING": "", "CONTENT_LENGTH": "0", "CONTENT_TYPE": "", "SERVER_PROTOCOL": "HTTP/1.1",
-              "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "40000",
-              "SERVER_ADDR": "127.0.0.1", "SERVER_PORT": "80", "SERVER_NAME": "localhost",
-              "REQUEST_ID": "bed%d" % time.monotonic_ns(), "STOCK_MODE": "stock"}
-    pv = b"".join(_nv(k.encode(), v.encode()) for k, v in params.items())
-    data = (_fcgi_record(1, struct.pack(">HB5x", 1, 0)) + _fcgi_record(4, pv) + _fcgi_record(4, b"")
-            + _fcgi_record(5, b""))
+    """GET path straight to an app host over TCP FastCGI, with the records and parser of
+    tests/integration/test_fastcgi_raw.py. Returns (status, headers, body)."""
+    _faultlib()  # the path, and the check that the bed's environment is there
+    import test_fastcgi_raw as raw
     s = socket.create_connection((host, port), timeout=timeout)
     got = b""
     try:
-        s.sendall(data)
+        s.sendall(raw.well_formed("GET", path))
         while True:
             b = s.recv(65536)
             if not b:
@@ -463,18 +438,7 @@ def fcgi_get(host, port, path, timeout=10):
             got += b
     finally:
         s.close()
-    out, i = b"", 0
-    while len(got) - i >= 8:
-        _v, rtype, _r, length, pad, _ = struct.unpack(">BBHHBB", got[i:i + 8])
-        if rtype == 6:
-            out += got[i + 8:i + 8 + length]
-        i += 8 + length + pad
-    head, _, body = out.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.split(b"\r\n"):
-        k, _, v = line.partition(b":")
-        headers[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
-    status = int(headers.get("status", "200").split()[0]) if head else None
+    status, headers, body, _end = raw.http_response(got)
     return status, headers, body
 
 
@@ -558,6 +522,7 @@ class Bed:
         with open(self.conf, "w") as f:
             f.write(APP_CONF.format(workers=self.workers, extra=os.environ.get("CLUSTER_APP_CONF", "").replace(";", "\n")))
         t0 = time.monotonic()
+        self.port = free_port()
         self.net = _pick_subnet()
         self.created = True
         sh(["ip", "link", "add", self.bridge, "type", "bridge"])
@@ -565,6 +530,7 @@ class Bed:
         sh(["ip", "link", "set", self.bridge, "up"])
         self.dbs = [DbNode(self, i) for i in (1, 2, 3)]
         self.apps = [AppHost(self, i) for i in (1, 2)]
+        self.export_env()
         for h in self.dbs + self.apps:
             h.create()
         self.start_cluster()
@@ -576,7 +542,6 @@ class Bed:
         self.start_nginx()
         log("up in %.1fs (cluster %.1fs): %s, nginx on 127.0.0.1:%d, dir %s" % (
             time.monotonic() - t0, t1 - t0, self.net + ".0/24", self.port, self.dir))
-        self.export_env()
         return self
 
     def start_cluster(self):
@@ -652,7 +617,6 @@ class Bed:
                 a.start()
 
     def start_nginx(self):
-        self.port = free_port()
         conf_dir = os.path.join(TOP, "conf", "nginx")
         with open(os.path.join(self.dir, "nginx", "routing.conf"), "w") as f:
             f.write(sh([os.path.join(TOP, "deploy", "routing"), "render", "new"]).stdout)
@@ -671,7 +635,7 @@ class Bed:
 
     def export_env(self):
         """The environment tests/integration/lib.py (and tests/faults/load.py) read: nginx, and db1's socket
-        for their SQL checks (db_on() points them at another node)."""
+        for their SQL checks (clusterlib.on_node() points them at another node)."""
         os.environ.update({"BASE_URL": "http://127.0.0.1:%d" % self.port, "STACK_DIR": self.dir,
                            "DB_SOCKET": self.dbs[0].sock, "DB_NAME": DB_NAME, "STOCKD_CONF": self.conf})
 

@@ -45,6 +45,7 @@ class AppKill(ClusterTest):
         load.start()
         try:
             load.wait_answers(400, 60)
+            servers_before = clusterlib.app_servers()
             served1 = access_lines(app1)
             self.assertGreater(served1, 0, "app1 served nothing before the kill: nginx is not balancing")
             t_kill = clusterlib.now()
@@ -64,6 +65,7 @@ class AppKill(ClusterTest):
             bedmod.wait_until(lambda: access_lines(app1) > lines0 + 20, b.fail_timeout + 20, 0.2,
                               "nginx sending requests to app1 again")
             back = clusterlib.now() - t_start
+            servers_after = clusterlib.app_servers()
             load.wait_answers(300, 60)
         finally:
             load.stop()
@@ -74,6 +76,7 @@ class AppKill(ClusterTest):
                route_around_seconds=last - t_kill, failed_after_routing=len(after_routing),
                app2_access_lines=served_by_2, app1_serving_again_after=back,
                acked_changes_verified=facts["acked_changes"], orders=facts["orders_in_db"])
+        print("  app hosts' DB server before the kill %s, after app1's restart %s" % (servers_before, servers_after))
         for a in fails[:10]:
             print("  failed: t=%+.2fs after the kill: %r" % (a.t0 - t_kill, a))
         self.assertGreaterEqual(len(killed), 2, "the master and its children")
