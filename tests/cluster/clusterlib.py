@@ -137,20 +137,42 @@ def wait_status(n, pred, timeout, what):
 
 
 def app_servers():
-    """{app host: the DB server its answering worker is connected to} from GET /status straight to each
-    app host over FastCGI (the field `database.server`)."""
-    out = {}
-    for a in bed().apps:
-        try:
-            st, _h, body = bedmod.fcgi_get(a.addr, bedmod.APP_PORT, "/status", timeout=10)
-            out[a.name] = (json.loads(body).get("database") or {}).get("server") if st == 200 else "status %s" % st
-        except (OSError, ValueError) as e:
-            out[a.name] = "error %s" % e
+    """{app host: {node: connections of the app's DB user from that host}}, from each running node's process
+    list (over its unix socket, so also while it is cut off): where every worker and the sweeper is connected."""
+    b = bed()
+    by_addr = {a.addr: a.name for a in b.apps}
+    out = {a.name: {} for a in b.apps}
+    for n in b.dbs:
+        if not n.running():
+            continue
+        rows = n.sql("SELECT host FROM information_schema.PROCESSLIST WHERE user='%s'" % bedmod.DB_USER,
+                     timeout=10, check=False) or []
+        for r in rows:
+            app = by_addr.get(r[0].rsplit(":", 1)[0])
+            if app:
+                out[app][n.name] = out[app].get(n.name, 0) + 1
     return out
 
 
 def on_other_node(victim):
-    """Every app host's workers answer from a node other than victim (their DB_HOST moved on)."""
+    """Every worker of every app host is connected to another node than victim: each app host has at least
+    WORKERS connections elsewhere (a worker holds one). The sweeper's connections are not counted: they are
+    reported apart (left_on())."""
     s = app_servers()
-    return all(isinstance(v, str) and v.split(":")[0] not in ("", victim.addr) and not v.startswith(("status", "error"))
-               for v in s.values())
+    return all(sum(c for node, c in conns.items() if node != victim.name) >= bed().workers for conns in s.values())
+
+
+def left_on(victim):
+    """How many of the app hosts' connections are still on victim."""
+    return sum(conns.get(victim.name, 0) for conns in app_servers().values())
+
+
+def wait_moved(victim, timeout=15):
+    """Until every app host's workers left victim (a worker moves when its own connection fails, at its next
+    request); returns (seconds it took, True) or (timeout, False)."""
+    t0 = time.monotonic()
+    try:
+        bedmod.wait_until(lambda: on_other_node(victim), timeout, 0.2, "app hosts off %s" % victim.name)
+        return time.monotonic() - t0, True
+    except AssertionError:
+        return time.monotonic() - t0, False

@@ -44,7 +44,7 @@ class NodeKill(ClusterTest):
             t_moved = clusterlib.now()
             load.wait_answers(600, 60)  # written while the node is away: what IST must bring back
             down_answers = len(load.answers) - before
-            moved = clusterlib.on_other_node(victim)
+            move_s, moved = clusterlib.wait_moved(victim, 15) if used else (0.0, True)
             servers_while_down = clusterlib.app_servers()
             t_start = clusterlib.now()
             b.restart_node(victim, 120)
@@ -69,7 +69,7 @@ class NodeKill(ClusterTest):
         fails_moved = [a for a in fails if t_moved <= a.t0 <= t_start]
         problems, facts = clusterlib.verify_everywhere(load, stock)
         report("node_kill", victim=victim.name, apps_used_it=used, requests=f["requests"],
-               acked_writes=f["acked_writes"], answers_while_down=down_answers, failed=len(fails), busy_503_in_stall=len(in_stall), failed_after_eviction=len(fails_moved),
+               acked_writes=f["acked_writes"], answers_while_down=down_answers, failed=len(fails), busy_503_in_stall=len(in_stall), failed_after_eviction=len(fails_moved), apps_moved_after=move_s,
                evicted_after=evict, rejoin_seconds=rejoin, ist=ist, ist_writesets=ist_writesets, sst=sst,
                acked_changes_verified=facts["acked_changes"], orders=facts["orders_in_db"])
         for a in fails[:10]:

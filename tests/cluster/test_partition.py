@@ -53,8 +53,9 @@ class Partition(ClusterTest):
                                 "SELECT stock FROM products WHERE id=%d" % products[0]],
                                capture_output=True, text=True, timeout=30)
             refused = r.returncode != 0 and "1047" in r.stderr
+            move_s, moved = clusterlib.wait_moved(victim, 15) if used else (0.0, True)
             servers_while_cut = clusterlib.app_servers()
-            moved = clusterlib.on_other_node(victim)
+            left = clusterlib.left_on(victim)
             n0 = len(load.answers)
             t_during = clusterlib.now()
             load.wait_answers(800, 60)  # served by the majority while the node is cut off
@@ -79,7 +80,7 @@ class Partition(ClusterTest):
         problems, facts = clusterlib.verify_everywhere(load, stock)
         report("partition", victim=victim.name, apps_used_it=used, requests=f["requests"],
                acked_writes=f["acked_writes"], minority_ready_off_after=t_minority,
-               majority_primary_after=t_majority, served_while_cut=served_during,
+               majority_primary_after=t_majority, apps_moved_after=move_s, connections_left_on_cut_node=left, served_while_cut=served_during,
                failed_while_cut=len(fails_during), failed=len(fails), busy_503_in_stall=len(busy_stall),
                rejoin_seconds=rejoin, ist_after_heal="IST received" in text,
                acked_changes_verified=facts["acked_changes"], orders=facts["orders_in_db"])
