@@ -57,7 +57,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 # issue 2 in bare C); `make test` builds them too, so they keep compiling.
 BENCH_BIN := app/build/bench/bare_add app/build/bench/lean_reserve
 
-.PHONY: all deps build web install run stop test test-unit test-valgrind test-asan test-faults test-fresh fuzz bench clean
+.PHONY: all deps build web install run stop test test-unit test-valgrind test-asan test-faults test-cluster test-fresh fuzz bench clean
 
 all: build web
 
@@ -135,6 +135,14 @@ test-asan: deps build $(SAN_BIN) $(UNIT_BIN) $(TOOL_BIN)
 # Fault injection on a throwaway stack (also part of `make test`).
 test-faults: deps build $(TOOL_BIN)
 	tests/faults/run
+
+# Issue 12's test bed: a 3-node MariaDB Galera cluster and two app hosts in
+# network namespaces behind one nginx, then the cluster scenarios
+# (tests/cluster/README.md). Needs root. galera-4, rsync (the SST) and
+# iproute2 (namespaces, veths, the bridge). Not part of `make test` or .ci/run.
+test-cluster: deps build
+	deploy/install-deps galera-4 rsync iproute2
+	tests/cluster/run
 
 # The README's commands on a fresh Debian 12 root (debootstrap), from a clean
 # clone of HEAD: the first `make run` serves, the first `make test` is green.

@@ -1,0 +1,99 @@
+"""Scenario 3: the fault suite's mixed storm while one DB node is killed with SIGKILL and rejoins by IST.
+
+Single-writer. The load (tests/faults/load.py: 8 threads, carts, 3 hot products, add/remove/reserve/
+release/checkout/reads, the client-side ledger) runs through nginx; a node is SIGKILLed (which one:
+clusterlib.victim_node), the two others go on as a primary component of 2, the load writes more while it
+is down, then it is started again and must rejoin by IST from a donor's gcache (its log says so, and no
+SST ran). Then the ledger and the audit, on every node.
+"""
+
+import re
+
+import clusterlib
+from clusterlib import ClusterTest, Load, bed, report
+
+
+class NodeKill(ClusterTest):
+
+    @classmethod
+    def setUpClass(cls):
+        # restarted whatever they were: a worker only moves to another node when its own breaks, so after
+        # an earlier scenario's fault the app hosts (even the workers of one) may sit on different nodes
+        bed().set_writers("single")
+
+    def test_kill9_a_node_under_load(self):
+        b = bed()
+        stock = 3000
+        products = clusterlib.hot_products(3, stock)
+        victim, used = clusterlib.victim_node()
+        others = [n for n in b.dbs if n is not victim]
+        load = Load(products, threads=8, max_seconds=120)
+        if used:
+            load.extra_allowed = {(503, "database_unavailable")}
+        load.start()
+        try:
+            load.wait_answers(400, 60)
+            before = len(load.answers)
+            servers_before = clusterlib.app_servers()
+            t_kill = clusterlib.now()
+            window = load.fault(t_kill) if used else None
+            victim.kill9()
+            evict = max(clusterlib.wait_status(n, lambda s: s.get("wsrep_cluster_size") == "2"
+                                               and s.get("wsrep_ready") == "ON", 30, "the cluster of two")
+                        for n in others)
+            t_moved = clusterlib.now()
+            load.wait_answers(600, 60)  # written while the node is away: what IST must bring back
+            down_answers = len(load.answers) - before
+            move_s, moved = clusterlib.wait_moved(victim, 15) if used else (0.0, True)
+            servers_while_down = clusterlib.app_servers()
+            t_start = clusterlib.now()
+            b.restart_node(victim, 120)
+            rejoin = clusterlib.now() - t_start
+            if window is not None:
+                load.end_fault(window)
+            load.wait_answers(300, 60)
+        finally:
+            load.stop()
+        text = victim.log_since_start()
+        # with wsrep_sst_method=rsync the joiner always runs the SST script; it says which transfer it did
+        m = re.search(r"Receiving IST: (\d+) writesets", text)
+        ist_writesets = int(m.group(1)) if m else 0
+        ist = "rsync IST completed on joiner" in text and "IST received" in text
+        sst = "rsync SST completed on joiner" in text
+        f = load.figures()
+        fails = clusterlib.failed(load)
+        fails_after = clusterlib.failed(load, since=t_kill + evict + rejoin + 5)
+        busy = [a for a in fails if a.status == 503 and a.code == "database_unavailable" and "busy" in a.message]
+        in_stall = [a for a in busy if t_kill - 3 <= a.t0 <= t_kill + evict + 0.5]
+        # the requests sent once the two were a cluster, while the node was still down
+        fails_moved = [a for a in fails if t_moved <= a.t0 <= t_start]
+        problems, facts = clusterlib.verify_everywhere(load, stock)
+        report("node_kill", victim=victim.name, apps_used_it=used, requests=f["requests"],
+               acked_writes=f["acked_writes"], answers_while_down=down_answers, failed=len(fails), busy_503_in_stall=len(in_stall), failed_after_eviction=len(fails_moved), apps_moved_after=move_s,
+               evicted_after=evict, rejoin_seconds=rejoin, ist=ist, ist_writesets=ist_writesets, sst=sst,
+               acked_changes_verified=facts["acked_changes"], orders=facts["orders_in_db"])
+        for a in fails[:10]:
+            print("  failed: t=%+.2fs after the kill: %r" % (a.t0 - t_kill, a))
+        self.assertTrue(ist, "%s's log does not say IST received:\n%s" % (victim.name, text[-3000:]))
+        self.assertFalse(sst, "%s rejoined with an SST, not IST" % victim.name)
+        # Until the dead node is evicted (evs.suspect_timeout..inactive_timeout) the cluster cannot deliver
+        # write sets: COMMITs wait, and requests waiting on their row locks may outlast TXN_BUDGET_MS and
+        # answer the contract's 503 "busy" (nothing changed; the ledger counts them as refused). Nothing
+        # else may fail, and nothing at all once the two are a cluster.
+        print("  app hosts' DB server: before the kill %s, while it was down %s" % (servers_before,
+                                                                                  servers_while_down))
+        if not used:
+            self.assertEqual([repr(a) for a in fails if a not in in_stall][:5], [],
+                             "failures (other than 503 busy in the stall) although no app host used %s"
+                             % victim.name)
+        else:
+            # the app hosts lost their connections at the kill: only the contract's 503 (no 502, no
+            # dropped connection) until they reconnected to the next node, and none once it was a cluster
+            self.assertEqual([repr(a) for a in fails if a.status != 503 or a.code != "database_unavailable"][:5],
+                             [], "failures other than 503 database_unavailable")
+            self.assertTrue(moved, "the app hosts did not move off %s: %s" % (victim.name, servers_while_down))
+            self.assertEqual([repr(a) for a in fails_moved[:5]], [],
+                             "failures after the two nodes were a cluster, the app hosts on the next node")
+        self.assertTrue(ist_writesets > 0, "nothing was written while the node was away: IST not exercised")
+        self.assertEqual([repr(a) for a in fails_after[:5]], [], "failures after the node was back")
+        self.assertNoProblems(problems, "ledger and audit on every node")
