@@ -152,6 +152,12 @@ static void sample_cluster(db *d, scoreboard *sb)
 	cluster_state st;
 	if (cluster_read(d, &st) != DB_OK)
 		return;
+	/* A node out of the primary component still answers status queries
+	 * (and GET_LOCK): without this the sweeper would stay on it while the
+	 * workers, whose statements fail, have moved on. Its next round
+	 * connects to the first ready node of DB_HOST. */
+	if (st.galera && !st.ready)
+		db_disconnect(d);
 	atomic_store(&sb->cluster_galera, st.galera);
 	atomic_store(&sb->cluster_size, st.size);
 	atomic_store(&sb->cluster_ready, st.ready);

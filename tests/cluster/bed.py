@@ -357,6 +357,10 @@ class AppHost(Host):
             # nginx passes the client's address; the test client is on loopback (deploy/stack's default)
             "TRUST_LOOPBACK": "true",
         })
+        if self.bed.writers == "multi":
+            # docs/scaling.md: with several nodes taking writes, certification failures come back as
+            # deadlocks, and the default 3 retries run out on a hot product
+            e["RETRY_ATTEMPTS"] = "10"
         return e
 
     def create(self):
