@@ -100,6 +100,30 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(problems[:20], [], "%s: %d problems" % (what, len(problems)))
 
 
+class SingleWriterTest(ClusterTest):
+    """A scenario on single-writer app hosts, restarted whatever they were: a worker only moves to another
+    node when its own connection breaks, so after an earlier scenario's fault the app hosts (even the workers
+    of one) may sit on different nodes."""
+
+    @classmethod
+    def setUpClass(cls):
+        bed().set_writers("single")
+
+
+def node_fault_load(stock=3000):
+    """The fault suite's load on 3 hot products, started, for a scenario that takes a node away: returns
+    (products, victim, used, others, load). The victim is the node the app hosts use (used) when there is
+    one; only then are the contract's 503s allowed."""
+    products = hot_products(3, stock)
+    victim, used = victim_node()
+    others = [n for n in bed().dbs if n is not victim]
+    load = Load(products, threads=8, max_seconds=120)
+    if used:
+        load.extra_allowed = {(503, "database_unavailable")}
+    load.start()
+    return products, victim, used, others, load
+
+
 def now():
     return time.monotonic()
 

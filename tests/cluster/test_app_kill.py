@@ -13,7 +13,7 @@ started again nginx sends it requests once more (after fail_timeout); ledger and
 import os
 
 import clusterlib
-from clusterlib import ClusterTest, Load, bed, lib, report
+from clusterlib import SingleWriterTest, Load, bed, lib, report
 import bed as bedmod
 
 THREADS = 8
@@ -27,13 +27,7 @@ def access_lines(app):
         return 0
 
 
-class AppKill(ClusterTest):
-
-    @classmethod
-    def setUpClass(cls):
-        # restarted whatever they were: a worker only moves to another node when its own breaks, so after
-        # an earlier scenario's fault the app hosts (even the workers of one) may sit on different nodes
-        bed().set_writers("single")
+class AppKill(SingleWriterTest):
 
     def test_nginx_routes_around_a_dead_app_host(self):
         b = bed()

@@ -10,27 +10,15 @@ SST ran). Then the ledger and the audit, on every node.
 import re
 
 import clusterlib
-from clusterlib import ClusterTest, Load, bed, report
+from clusterlib import SingleWriterTest, bed, report
 
 
-class NodeKill(ClusterTest):
-
-    @classmethod
-    def setUpClass(cls):
-        # restarted whatever they were: a worker only moves to another node when its own breaks, so after
-        # an earlier scenario's fault the app hosts (even the workers of one) may sit on different nodes
-        bed().set_writers("single")
+class NodeKill(SingleWriterTest):
 
     def test_kill9_a_node_under_load(self):
         b = bed()
         stock = 3000
-        products = clusterlib.hot_products(3, stock)
-        victim, used = clusterlib.victim_node()
-        others = [n for n in b.dbs if n is not victim]
-        load = Load(products, threads=8, max_seconds=120)
-        if used:
-            load.extra_allowed = {(503, "database_unavailable")}
-        load.start()
+        products, victim, used, others, load = clusterlib.node_fault_load(stock)
         try:
             load.wait_answers(400, 60)
             before = len(load.answers)
