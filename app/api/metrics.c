@@ -5,7 +5,6 @@
 
 #include "api/api.h"
 #include "core/version.h"
-#include "store/cluster.h"
 
 /* GET /metrics: Prometheus text format, summed over all workers from the
  * scoreboard. Series a request never touched are left out; the gauges and
@@ -207,33 +206,34 @@ static void process_manager(text *t, scoreboard *sb)
 	put(t, "stockd_last_reload_ok %d\n", atomic_load(&sb->last_reload_ok));
 }
 
-/* The Galera cluster as the node this worker's connection is on sees it,
- * read at scrape time (one statement). Without a reachable database the
- * section is left out, so /metrics still answers in an outage. */
-static void cluster(text *t, db *d)
+/* The Galera cluster as the sweeper's node sees it (sampled each sweep
+ * round into the scoreboard): nothing until a first sample. */
+static void cluster(text *t, scoreboard *sb)
 {
-	cluster_state st;
-	if (cluster_read(d, &st) != DB_OK)
+	if (atomic_load(&sb->cluster_sampled_ms) == 0)
 		return;
+	int galera = atomic_load(&sb->cluster_galera);
 	head(t, "stockd_db_galera", "gauge", "1 when the database node in use is a Galera cluster's node, else 0.");
-	put(t, "stockd_db_galera %d\n", st.galera);
-	if (!st.galera)
+	put(t, "stockd_db_galera %d\n", galera);
+	if (!galera)
 		return;
+	head(t, "stockd_galera_sample_timestamp_seconds", "gauge", "When the figures below were read from the node.");
+	put(t, "stockd_galera_sample_timestamp_seconds %.3f\n", (double)atomic_load(&sb->cluster_sampled_ms) / 1000.0);
 	head(t, "stockd_galera_cluster_size", "gauge", "Nodes in the cluster, as the node in use counts them.");
-	put(t, "stockd_galera_cluster_size %lld\n", (long long)st.size);
+	put(t, "stockd_galera_cluster_size %lld\n", (long long)atomic_load(&sb->cluster_size));
 	head(t, "stockd_galera_ready", "gauge", "1 when the node in use accepts statements (wsrep_ready).");
-	put(t, "stockd_galera_ready %d\n", st.ready);
+	put(t, "stockd_galera_ready %d\n", atomic_load(&sb->cluster_ready));
 	head(t, "stockd_galera_primary", "gauge", "1 when the node in use is in the primary component.");
-	put(t, "stockd_galera_primary %d\n", st.primary);
+	put(t, "stockd_galera_primary %d\n", atomic_load(&sb->cluster_primary));
 	head(t, "stockd_galera_flow_control_paused", "gauge",
 	     "Share of time the node's replication was paused by flow control since its status was last flushed.");
-	put(t, "stockd_galera_flow_control_paused %g\n", st.flow_control_paused);
+	put(t, "stockd_galera_flow_control_paused %g\n", (double)atomic_load(&sb->cluster_fc_paused_ppm) / 1e6);
 	head(t, "stockd_galera_cert_failures_total", "counter",
 	     "The node's transactions that failed certification (retried by stockd as deadlocks).");
-	put(t, "stockd_galera_cert_failures_total %lld\n", (long long)st.cert_failures);
+	put(t, "stockd_galera_cert_failures_total %lld\n", (long long)atomic_load(&sb->cluster_cert_failures));
 	head(t, "stockd_galera_bf_aborts_total", "counter",
 	     "The node's transactions aborted by a replicated one (brute force), also retried as deadlocks.");
-	put(t, "stockd_galera_bf_aborts_total %lld\n", (long long)st.bf_aborts);
+	put(t, "stockd_galera_bf_aborts_total %lld\n", (long long)atomic_load(&sb->cluster_bf_aborts));
 }
 
 static void run_metrics(api_ctx *c)
@@ -244,7 +244,7 @@ static void run_metrics(api_ctx *c)
 	requests(&t, c->sb);
 	migration_plan(&t, c->sb);
 	database(&t, c->sb);
-	cluster(&t, c->dom->db);
+	cluster(&t, c->sb);
 	process_manager(&t, c->sb);
 	c->resp->status = 200;
 	c->resp->text = t.buf;

@@ -47,29 +47,24 @@ static json_object *reload_view(scoreboard *sb)
 	return o;
 }
 
-/* The database this worker uses, and its Galera cluster if it is a
- * node of one: one statement. An unreachable database is shown, not an
- * error: the pool's page must answer in an outage. */
-static json_object *database_view(db *d)
+/* The Galera cluster as the sweeper's node saw it at its last sample:
+ * null without Galera or before a first sample. */
+static json_object *cluster_view(scoreboard *sb)
 {
-	cluster_state st;
-	int rc = cluster_read(d, &st);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "reachable", json_object_new_boolean(rc == DB_OK));
-	json_object_object_add(o, "server", json_object_new_string(db_server(d)));
-	json_object *cl = NULL;
-	if (rc == DB_OK && st.galera) {
-		cl = json_object_new_object();
-		json_object_object_add(cl, "size", json_object_new_int64(st.size));
-		json_object_object_add(cl, "ready", json_object_new_boolean(st.ready));
-		json_object_object_add(cl, "primary", json_object_new_boolean(st.primary));
-		json_object_object_add(cl, "state", json_object_new_string(st.state));
-		json_object_object_add(cl, "flow_control_paused", json_object_new_double(st.flow_control_paused));
-		json_object_object_add(cl, "cert_failures", json_object_new_int64(st.cert_failures));
-		json_object_object_add(cl, "bf_aborts", json_object_new_int64(st.bf_aborts));
-	}
-	json_object_object_add(o, "cluster", cl);
-	return o;
+	int64_t at = atomic_load(&sb->cluster_sampled_ms);
+	if (at == 0 || !atomic_load(&sb->cluster_galera))
+		return NULL;
+	json_object *cl = json_object_new_object();
+	json_object_object_add(cl, "sampled", json_time_or_null(at));
+	json_object_object_add(cl, "size", json_object_new_int64(atomic_load(&sb->cluster_size)));
+	json_object_object_add(cl, "ready", json_object_new_boolean(atomic_load(&sb->cluster_ready)));
+	json_object_object_add(cl, "primary", json_object_new_boolean(atomic_load(&sb->cluster_primary)));
+	json_object_object_add(cl, "state", json_object_new_string(cluster_state_name(atomic_load(&sb->cluster_state))));
+	json_object_object_add(cl, "flow_control_paused",
+			       json_object_new_double((double)atomic_load(&sb->cluster_fc_paused_ppm) / 1e6));
+	json_object_object_add(cl, "cert_failures", json_object_new_int64(atomic_load(&sb->cluster_cert_failures)));
+	json_object_object_add(cl, "bf_aborts", json_object_new_int64(atomic_load(&sb->cluster_bf_aborts)));
+	return cl;
 }
 
 static void run_status(api_ctx *c)
@@ -119,7 +114,7 @@ static void run_status(api_ctx *c)
 	json_object_object_add(restarts, "timeout", json_object_new_int64((int64_t)sb_get(&sb->restarts[RESTART_TIMEOUT])));
 	json_object_object_add(top, "restarts", restarts);
 	json_object_object_add(top, "reload", reload_view(sb));
-	json_object_object_add(top, "database", database_view(c->dom->db));
+	json_object_object_add(top, "cluster", cluster_view(sb));
 	if (wants_full(c->req->query))
 		json_object_object_add(top, "processes", workers);
 	else

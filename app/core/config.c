@@ -29,6 +29,7 @@ static const key_def keys[] = {
 	{ "ENABLE_STOCK_MANAGEMENT", KEY_BOOL, offsetof(stk_config, enable_stock), 0, 0, 0 },
 	{ "METRICS", KEY_BOOL, offsetof(stk_config, metrics), 0, 0, 0 },
 	{ "TRUST_LOOPBACK", KEY_BOOL, offsetof(stk_config, trust_loopback), 0, 0, 0 },
+	{ "DB_CAUSAL_READS", KEY_BOOL, offsetof(stk_config, db_causal_reads), 0, 0, 0 },
 	LONG_KEY("STOCK_RESERVATION_TIMEOUT", reservation_timeout_ms, 1, 7L * 24 * 3600 * 1000),
 	LONG_KEY("RETRY_ATTEMPTS", retry_attempts, 0, 10),
 	LONG_KEY("SWEEP_INTERVAL", sweep_interval_ms, 100, 3600 * 1000),
@@ -65,6 +66,7 @@ void config_defaults(stk_config *c)
 	c->enable_stock = true;
 	c->metrics = true;
 	c->trust_loopback = true;
+	c->db_causal_reads = true;
 	c->reservation_timeout_ms = 1800000;
 	c->retry_attempts = 3;
 	c->sweep_interval_ms = 5000;

@@ -35,6 +35,7 @@ typedef struct {
 	char metrics_token[256];      /* METRICS_TOKEN: /metrics and /status only */
 	bool trust_loopback;          /* TRUST_LOOPBACK: loopback opens operator routes without a token */
 	char allowed_origins[2048];   /* ALLOWED_ORIGINS, normalised ("a,b"); empty: no CORS at all */
+	bool db_causal_reads;         /* DB_CAUSAL_READS: on Galera, reads wait for the cluster's earlier commits */
 	char db_host[1024];           /* DB_HOST: a server, or a cluster's ordered nodes (core/hostlist.h) */
 	long db_port;
 	char db_socket[512];

@@ -56,6 +56,12 @@ typedef struct {
 	/* database */
 	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_connects, db_errors;
 	_Atomic uint64_t db_statements[SB_DB_BUCKETS], db_statement_us;
+	/* The Galera cluster as the sweeper's node sees it, sampled every sweep
+	 * round (store/cluster.h), so /metrics and /status never wait on the
+	 * database. cluster_sampled_ms: wall clock of the last answered sample. */
+	_Atomic int64_t cluster_sampled_ms, cluster_size, cluster_fc_paused_ppm, cluster_cert_failures,
+		cluster_bf_aborts;
+	_Atomic int32_t cluster_galera, cluster_ready, cluster_primary, cluster_state;
 	/* process manager */
 	_Atomic uint64_t restarts[RESTART_CAUSES];
 	_Atomic uint64_t sweeps;

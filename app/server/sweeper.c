@@ -10,6 +10,7 @@
 #include "domain/domain.h"
 #include "domain/retention.h"
 #include "server/worker.h"
+#include "store/cluster.h"
 #include "store/named_lock.h"
 
 /* With several app hosts on one database, one sweeps (and audits) at a
@@ -142,6 +143,26 @@ static void *audit_loop(void *arg)
 	return NULL;
 }
 
+/* The node's view of its cluster into the scoreboard, for /metrics and
+ * /status: one statement a round, on every app host whether it sweeps or
+ * not (each may be on another node). A failed sample leaves the last one,
+ * whose time tells how old it is. */
+static void sample_cluster(db *d, scoreboard *sb)
+{
+	cluster_state st;
+	if (cluster_read(d, &st) != DB_OK)
+		return;
+	atomic_store(&sb->cluster_galera, st.galera);
+	atomic_store(&sb->cluster_size, st.size);
+	atomic_store(&sb->cluster_ready, st.ready);
+	atomic_store(&sb->cluster_primary, st.primary);
+	atomic_store(&sb->cluster_state, st.state);
+	atomic_store(&sb->cluster_fc_paused_ppm, (int64_t)(st.flow_control_paused * 1e6));
+	atomic_store(&sb->cluster_cert_failures, st.cert_failures);
+	atomic_store(&sb->cluster_bf_aborts, st.bf_aborts);
+	atomic_store(&sb->cluster_sampled_ms, clock_now_ms());
+}
+
 int sweeper_run(const stk_config *cfg, scoreboard *sb)
 {
 	db *d = db_new(cfg);
@@ -170,6 +191,8 @@ int sweeper_run(const stk_config *cfg, scoreboard *sb)
 		 * lost it), or can we take it? Only then sweep. */
 		if (db_ensure(d) != DB_OK || named_lock_check(d, &lock) != DB_OK || named_lock_take(d, &lock) != DB_OK)
 			lock.held = false;
+		else
+			sample_cluster(d, sb);
 		atomic_store(&sweeping_here, lock.held);
 		if (lock.held) {
 			int rc = sweep_once(&dom, sb);

@@ -7,7 +7,7 @@
 
 static const char SQL_WSREP[] =
 	"SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_provider_name', 'wsrep_cluster_size', 'wsrep_ready',"
-	" 'wsrep_cluster_status', 'wsrep_local_state_comment', 'wsrep_flow_control_paused',"
+	" 'wsrep_cluster_status', 'wsrep_local_state', 'wsrep_flow_control_paused',"
 	" 'wsrep_local_cert_failures', 'wsrep_local_bf_aborts')";
 
 int cluster_read(db *d, cluster_state *out)
@@ -31,8 +31,8 @@ int cluster_read(db *d, cluster_state *out)
 			out->ready = strcmp(v, "ON") == 0;
 		else if (strcasecmp(k, "wsrep_cluster_status") == 0)
 			out->primary = strcmp(v, "Primary") == 0;
-		else if (strcasecmp(k, "wsrep_local_state_comment") == 0)
-			snprintf(out->state, sizeof out->state, "%s", v);
+		else if (strcasecmp(k, "wsrep_local_state") == 0)
+			out->state = (int)strtol(v, NULL, 10);
 		else if (strcasecmp(k, "wsrep_flow_control_paused") == 0)
 			out->flow_control_paused = strtod(v, NULL);
 		else if (strcasecmp(k, "wsrep_local_cert_failures") == 0)
@@ -44,4 +44,10 @@ int cluster_read(db *d, cluster_state *out)
 	if (!out->galera)
 		memset(out, 0, sizeof *out);
 	return DB_OK;
+}
+
+const char *cluster_state_name(int state)
+{
+	static const char *names[] = { "Initialized", "Joining", "Donor/Desynced", "Joined", "Synced" };
+	return state >= 0 && state <= 4 ? names[state] : "unknown";
 }

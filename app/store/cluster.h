@@ -11,7 +11,7 @@ typedef struct {
 	int64_t size;            /* wsrep_cluster_size */
 	bool ready;              /* wsrep_ready */
 	bool primary;            /* wsrep_cluster_status is Primary */
-	char state[32];          /* wsrep_local_state_comment: Synced, Donor/Desynced, Joining... */
+	int state;               /* wsrep_local_state: 1 Joining, 2 Donor/Desynced, 3 Joined, 4 Synced */
 	double flow_control_paused; /* wsrep_flow_control_paused: share of time replication was paused */
 	int64_t cert_failures;   /* wsrep_local_cert_failures: this node's transactions that failed certification */
 	int64_t bf_aborts;       /* wsrep_local_bf_aborts: its transactions aborted by replicated ones */
@@ -19,5 +19,8 @@ typedef struct {
 
 /* One statement on d. DB_OK with *out filled, or a DB_ERR_*. */
 int cluster_read(db *d, cluster_state *out);
+
+/* wsrep_local_state's name: "Synced", "Donor/Desynced"... */
+const char *cluster_state_name(int state);
 
 #endif

@@ -66,11 +66,6 @@ void db_disconnect(db *d)
 	db_drop(d);
 	d->in_txn = false;
 }
-
-const char *db_server(const db *d)
-{
-	return d->conn != NULL ? mysql_get_host_info(d->conn) : "";
-}
 uint64_t db_connects(const db *d) { return d->reconnects; }
 unsigned db_errno(const db *d) { return d->last_errno; }
 const char *db_error(const db *d) { return d->last_error; }
@@ -103,6 +98,8 @@ static int classify(db *d, unsigned no, const char *msg)
 	case 1969: /* ER_STATEMENT_TIMEOUT: max_statement_time, the read timeout's twin */
 	case 1047: /* ER_UNKNOWN_COM_ERROR: a Galera node out of the primary component;
 		    * the reconnect goes to the next ready node of DB_HOST */
+	case 1180: /* ER_ERROR_DURING_COMMIT: Galera's COMMIT on a node that lost the
+		    * primary component; whether the others applied it is unknown */
 		/* Nothing of an unfinished transaction survives a lost connection:
 		 * the server rolls it back. Drop ours and reconnect next time. */
 		log_warn("database connection lost: %u %s", no, msg ? msg : "");
@@ -115,6 +112,17 @@ static int classify(db *d, unsigned no, const char *msg)
 		return DB_ERR_OTHER;
 	}
 }
+
+/* On a Galera cluster a node applies the others' commits a moment after
+ * they are certified: without a causality wait, a request on one node may
+ * not see the cart, the hold or the idempotent answer that another node
+ * acknowledged just before (a 404 for a cart that exists). Each read waits
+ * until its node has applied everything committed before it began
+ * (DB_CAUSAL_READS, docs/scaling.md). A server without Galera ignores it. */
+static const char *const causal_sql[] = {
+	"SET SESSION wsrep_sync_wait = 0",
+	"SET SESSION wsrep_sync_wait = 1",
+};
 
 /* Session settings every transaction relies on. */
 static const char *const session_sql[] = {
@@ -184,13 +192,15 @@ int db_ensure(db *d)
 		d->stats.errors++; /* every failed attempt: an outage shows in the count */
 		return DB_ERR_GONE;
 	}
-	for (size_t i = 0; i < sizeof session_sql / sizeof session_sql[0]; i++) {
-		if (mysql_query(m, session_sql[i]) != 0) {
-			remember(d, mysql_errno(m), mysql_error(m));
-			log_error("session setup failed: %s", mysql_error(m));
-			mysql_close(m);
-			return DB_ERR_GONE;
-		}
+	bool failed = false;
+	for (size_t i = 0; i < sizeof session_sql / sizeof session_sql[0] && !failed; i++)
+		failed = mysql_query(m, session_sql[i]) != 0;
+	failed = failed || mysql_query(m, causal_sql[d->cfg->db_causal_reads ? 1 : 0]) != 0;
+	if (failed) {
+		remember(d, mysql_errno(m), mysql_error(m));
+		log_error("session setup failed: %s", mysql_error(m));
+		mysql_close(m);
+		return DB_ERR_GONE;
 	}
 	d->conn = m;
 	d->reconnects++;

@@ -69,9 +69,6 @@ bool db_connected(const db *d);
 /* Close the connection: the next statement opens a new one (with DB_HOST's
  * nodes, the first ready one). Anything uncommitted is rolled back. */
 void db_disconnect(db *d);
-/* Which server this connection is on ("10.0.0.11 via TCP/IP"), "" when
- * none is open. Owned by the connection. */
-const char *db_server(const db *d);
 /* Connections opened, the first one included. */
 uint64_t db_connects(const db *d);
 

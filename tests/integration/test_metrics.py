@@ -540,6 +540,20 @@ class Metrics(StockdTest):
 
     # --- 8. the JSON access log --------------------------------------------------------------
 
+    def test_g2_no_galera_shows_as_such(self):
+        # The sweeper samples its node every round (SWEEP_INTERVAL=500 ms here): a plain MariaDB is no cluster.
+        m = wait_until(lambda: (lambda m: m if "stockd_db_galera" in m else None)(metrics()), 10, 0.1,
+                       "the sweeper's first sample of the node")
+        self.assertEqual(m["stockd_db_galera"], 0)
+        self.assertFalse([k for k in m if k.startswith("stockd_galera_")], "no cluster figures without Galera")
+        self.assertIsNone(status()["cluster"])
+        # the page reads the scoreboard: a scrape runs no statement of its own
+        before = metric(metrics(), "stockd_db_statement_duration_seconds_count")
+        for _ in range(3):
+            metrics()
+            status()
+        self.assertEqual(metric(metrics(), "stockd_db_statement_duration_seconds_count"), before)
+
     def test_h_access_log(self):
         p = make_product(stock=5)["id"]
         cid = new_cart(mode="stock")

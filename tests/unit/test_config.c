@@ -18,6 +18,7 @@ static const char *all_keys[] = {
 	"MAX_HOLD_PER_PRODUCT", "MAX_CART_LINES", "MAX_REQUESTS", "REQUEST_TIMEOUT", "STOP_TIMEOUT",
 	"TXN_BUDGET_MS", "ADMIN_TOKEN", "DB_HOST", "DB_PORT", "DB_SOCKET", "DB_USER", "DB_PASSWORD", "DB_NAME",
 	"LISTEN", "LISTEN_GROUP", "PID_FILE", "LOG_FILE", "ALLOWED_ORIGINS", "METRICS_TOKEN", "TRUST_LOOPBACK",
+	"LISTEN_ALLOW", "DB_CAUSAL_READS",
 };
 
 /* The caller's environment must not leak into config_load. */
@@ -55,6 +56,8 @@ static void assert_same_config(const stk_config *a, const stk_config *b)
 	assert_string_equal(a->db_name, b->db_name);
 	assert_string_equal(a->listen, b->listen);
 	assert_string_equal(a->listen_group, b->listen_group);
+	assert_string_equal(a->listen_allow, b->listen_allow);
+	assert_int_equal(a->db_causal_reads, b->db_causal_reads);
 	assert_string_equal(a->pid_file, b->pid_file);
 	assert_string_equal(a->log_file, b->log_file);
 }
@@ -78,6 +81,8 @@ static void contract_defaults(void **state)
 	assert_string_equal(c.admin_token, "");
 	assert_string_equal(c.metrics_token, ""); /* unset: not accepted */
 	assert_true(c.trust_loopback);            /* the contract: loopback, or the token */
+	assert_true(c.db_causal_reads);           /* on Galera: no stale reads across nodes */
+	assert_string_equal(c.listen_allow, "");
 	assert_string_equal(c.log_file, "");
 }
 
@@ -390,6 +395,15 @@ static void db_host_list_key(void **state)
 	}
 	/* empty: libmariadb's default host */
 	assert_int_equal(config_set(&c, "DB_HOST", "", err, sizeof err), 0);
+
+	/* LISTEN_ALLOW: IPv4 peers, checked the same way */
+	assert_int_equal(config_set(&c, "LISTEN_ALLOW", "10.0.0.1, 10.0.0.2", err, sizeof err), 0);
+	assert_string_equal(c.listen_allow, "10.0.0.1, 10.0.0.2");
+	assert_int_equal(config_set(&c, "LISTEN_ALLOW", "web1", err, sizeof err), -1);
+	assert_non_null(strstr(err, "LISTEN_ALLOW: bad address 'web1'"));
+	assert_string_equal(c.listen_allow, "10.0.0.1, 10.0.0.2");
+	assert_int_equal(config_set(&c, "DB_CAUSAL_READS", "off", err, sizeof err), 0);
+	assert_false(c.db_causal_reads);
 }
 
 int main(void)
