@@ -57,7 +57,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 # issue 2 in bare C); `make test` builds them too, so they keep compiling.
 BENCH_BIN := app/build/bench/bare_add app/build/bench/lean_reserve
 
-.PHONY: all deps build web install run stop test test-unit test-valgrind test-asan test-faults test-cluster test-fresh fuzz bench clean
+.PHONY: all deps build web install run stop test test-unit test-valgrind test-asan test-faults test-cluster test-fresh fuzz bench bench-cluster clean
 
 all: build web
 
@@ -143,6 +143,14 @@ test-faults: deps build $(TOOL_BIN)
 test-cluster: deps build
 	deploy/install-deps galera-4 rsync iproute2
 	tests/cluster/run
+
+# Issue 12's figures (docs/scaling.md): add-with-hold on 1 and 2 app hosts over
+# a single MariaDB and over the 3-node Galera bed of tests/cluster, single and
+# multi writer, and a node partitioned under load (bench/cluster, about 10
+# minutes; DURATION, PASSES, WRITE_DOC=0). Needs root; not part of make bench.
+bench-cluster: deps build
+	deploy/install-deps galera-4 rsync iproute2
+	bench/cluster
 
 # The README's commands on a fresh Debian 12 root (debootstrap), from a clean
 # clone of HEAD: the first `make run` serves, the first `make test` is green.
