@@ -53,6 +53,7 @@ typedef struct {
 	_Atomic uint64_t carts_created[SB_MODES], carts_checked_out[SB_MODES], carts_abandoned[SB_MODES];
 	_Atomic int64_t holds_active_units, holds_active_rows; /* set by the sweeper */
 	_Atomic int64_t audit_problems, audit_last_ms, audit_runs; /* set by the sweeper */
+	_Atomic int64_t audit_walk_ms; /* the last walk's length, rests included */
 	/* database */
 	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_connects, db_errors;
 	_Atomic uint64_t db_statements[SB_DB_BUCKETS], db_statement_us;
