@@ -232,13 +232,7 @@ class SecondMaster:
         return cand[0] if len(cand) == 1 else None
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        lib.stop_process(self.proc)
         self.err.close()
         left = stack_processes(self.pid_file)
         for p in left:

@@ -7,11 +7,10 @@ stack's conf file, overridden by `env`. Requests go to it straight over FastCGI
 
 import json
 import os
-import signal
 import subprocess
 
 import test_fastcgi_raw as raw
-from lib import DB_NAME, DB_SOCKET, STACK_DIR, STOCKD_CONF, wait_until
+from lib import DB_NAME, DB_SOCKET, STACK_DIR, STOCKD_CONF, stop_process, wait_until
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STOCKD_BIN = os.environ.get("STOCKD_BIN", os.path.join(TOP, "app", "build", "stockd"))
@@ -65,11 +64,5 @@ class ExtraMaster:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self.err.close()

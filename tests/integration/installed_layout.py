@@ -12,22 +12,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
 import time
 
 import test_deploy_files as deploy_files
-from lib import DB_NAME, DB_SOCKET, metric, wait_until
+from lib import DB_NAME, DB_SOCKET, free_port, metric, wait_until
 
 SHARE = deploy_files.SHARE
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read(path):

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -597,6 +598,24 @@ class Background:
         self.stop.set()
         for t in self.threads:
             t.join(self.join_timeout)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (a test's own nginx or master takes it next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc, grace=30):
+    """SIGTERM (a master stops gracefully), then SIGKILL after `grace` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def wait_until(pred, timeout, interval=0.1, what="condition"):

@@ -14,14 +14,13 @@ import re
 import shutil
 import signal
 import sys
-import socket
 import stat
 import subprocess
 import tempfile
 import time
 import unittest
 
-from lib import STACK_DIR
+from lib import STACK_DIR, free_port
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHARE = "/usr/local/share/stockd"
@@ -42,12 +41,6 @@ def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(port, path, cookie=None):

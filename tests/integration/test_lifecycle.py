@@ -3,13 +3,12 @@ itself up."""
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 
 from lib import (STACK_DIR, StockdTest, app_pid, conf, db_lock_product, get, make_product, metric, metrics,
-                 new_cart, ok, product, reserve, snapshot, wait_until, worker_pids)
+                 new_cart, ok, product, reserve, snapshot, stop_process, wait_until, worker_pids)
 
 # prctl(PR_SET_PDEATHSIG) fails; every other prctl goes to the kernel.
 FAIL_PDEATHSIG = r"""
@@ -141,10 +140,5 @@ class ChildSetup(StockdTest):
             wait_until(refused, 15, 0.2, "two workers refusing to run without PR_SET_PDEATHSIG (log: %s)" % log)
         finally:
             if proc is not None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+                stop_process(proc)
             shutil.rmtree(tmp, ignore_errors=True)

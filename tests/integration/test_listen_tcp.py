@@ -7,23 +7,14 @@ test uses 127.0.0.2 with LISTEN_ALLOW to check the refusal itself.
 """
 
 import os
-import signal
 import socket
 import subprocess
 
 import test_fastcgi_raw as raw
-from lib import DB_NAME, DB_SOCKET, STACK_DIR, STOCKD_CONF, StockdTest, wait_until
+from lib import DB_NAME, DB_SOCKET, STACK_DIR, STOCKD_CONF, StockdTest, free_port, stop_process, wait_until
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STOCKD_BIN = os.environ.get("STOCKD_BIN", os.path.join(TOP, "app", "build", "stockd"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ask_tcp(addr, port, path="/healthz", source=None, timeout=10.0):
@@ -87,10 +78,7 @@ class ListenTcp(StockdTest):
         proc = subprocess.Popen([STOCKD_BIN, "serve"], env=self.env("127.0.0.2:%d" % port, "127.0.0.3"),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
-        def stop():
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-        self.addCleanup(stop)
+        self.addCleanup(stop_process, proc)
 
         def up():
             try:

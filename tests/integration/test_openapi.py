@@ -24,8 +24,8 @@ import time
 import uuid
 
 import test_security as sec
-from lib import (MAX_ID, STACK_DIR, Resp, StockdTest, conf, db, get, make_product, new_cart, ok, post, record,
-                 request, stack, wait_until)
+from lib import (MAX_ID, STACK_DIR, Resp, StockdTest, conf, db, free_port, get, make_product, new_cart, ok, post,
+                 record, request, stack, wait_until)
 from openapi_doc import DOC_FILE, TOP, Doc
 
 DOC = Doc()
@@ -33,14 +33,6 @@ PRODUCED = set()  # (METHOD, template or "(no route)" / "(other method)", status
 NOT_PRODUCIBLE = {500: "internal_error answers only a bug of ours (a constraint the code should have kept)"}
 J = {"Content-Type": "application/json"}
 APP_LIMIT = 65536
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def send(port, method, path, body=None, headers=None, timeout=30):

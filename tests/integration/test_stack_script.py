@@ -3,18 +3,11 @@ that fails stops the start with a non-zero exit instead of carrying on to say "u
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import urllib.request
 
-from lib import STACK, StockdTest
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from lib import STACK, StockdTest, free_port
 
 
 class FirstStart(StockdTest):
