@@ -56,6 +56,7 @@ typedef struct {
 	_Atomic int64_t audit_walk_ms; /* the last walk's length, rests included */
 	/* database */
 	_Atomic uint64_t db_retries_deadlock, db_retries_lock_wait, db_connects, db_errors;
+	_Atomic uint64_t db_failbacks; /* the sweeper found an earlier node of DB_HOST usable: store/db.h */
 	_Atomic uint64_t db_statements[SB_DB_BUCKETS], db_statement_us;
 	/* The Galera cluster as the sweeper's node sees it, sampled every sweep
 	 * round (store/cluster.h), so /metrics and /status never wait on the

@@ -97,6 +97,7 @@ static void *audit_loop(void *arg)
 	db *d = db_new(cfg);
 	if (d == NULL)
 		return NULL;
+	db_follow_failback(d, &sb->db_failbacks);
 	dom_ctx dom = { .db = d, .cfg = cfg };
 	audit_walk walk;
 	bool walking = false;
@@ -145,6 +146,27 @@ static void *audit_loop(void *arg)
 	return NULL;
 }
 
+/* How often a sweeper on a later node of DB_HOST asks whether an earlier
+ * one is usable again. A dead node costs the sweep its connect timeout
+ * (1 s) each time; the workers never pay it. */
+#define FAILBACK_PROBE_MS 5000
+
+/* Failback (store/db.h): without it an app host stays on the node it
+ * failed over to while one restarted since takes the first node: two
+ * writers on one hot row, each other's certification failures. */
+static void probe_failback(db *d, scoreboard *sb, int64_t *next_ms)
+{
+	int64_t now = clock_mono_ms();
+	if (db_node(d) <= 0 || now < *next_ms)
+		return;
+	*next_ms = now + FAILBACK_PROBE_MS;
+	if (db_probe_earlier(d) != DB_OK)
+		return;
+	atomic_fetch_add(&sb->db_failbacks, 1);
+	log_warn("database: an earlier node of DB_HOST is usable again; the app host moves back to it");
+	db_disconnect(d); /* and the lock with it: this round takes both again */
+}
+
 /* The node's view of its cluster into the scoreboard, for /metrics and
  * /status: one statement a round, on every app host whether it sweeps or
  * not (each may be on another node). A failed sample leaves the last one,
@@ -187,6 +209,7 @@ int sweeper_run(const stk_config *cfg, scoreboard *sb)
 	int have_auditor = pthread_create(&auditor, NULL, audit_loop, audit_arg) == 0;
 	if (!have_auditor)
 		log_error("sweeper: no audit thread; the audit metric will not move");
+	int64_t failback_next_ms = 0;
 	while (!child_stop) {
 		/* The period is from one round's start to the next, whatever the
 		 * round took. */
@@ -195,6 +218,7 @@ int sweeper_run(const stk_config *cfg, scoreboard *sb)
 			child_reopen_logs = 0;
 			log_reopen();
 		}
+		probe_failback(d, sb, &failback_next_ms);
 		/* Is the lock still ours (a reconnect anywhere in the last round
 		 * lost it), or can we take it? Only then sweep. */
 		if (db_ensure(d) != DB_OK || named_lock_check(d, &lock) != DB_OK || named_lock_take(d, &lock) != DB_OK)

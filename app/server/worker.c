@@ -214,6 +214,7 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 		close(dead);
 		return WORKER_EXIT_FAILED;
 	}
+	db_follow_failback(d, &sb->db_failbacks);
 	/* Connect now so the first request does not pay for it; if the
 	 * database is down, requests answer 503 until it is back. */
 	if (db_ensure(d) != DB_OK)

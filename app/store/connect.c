@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -84,6 +85,18 @@ static int node_ready(MYSQL *m, unsigned *err_no, char *err, size_t errlen)
 MYSQL *store_connect(const stk_config *c, unsigned connect_timeout_s, unsigned rw_timeout_s, unsigned long flags,
 		     unsigned *err_no, char *err, size_t errlen)
 {
+	int node;
+	return store_connect_node(c, HOSTLIST_MAX, connect_timeout_s, rw_timeout_s, flags, &node, err_no, err, errlen);
+}
+
+MYSQL *store_connect_node(const stk_config *c, int before, unsigned connect_timeout_s, unsigned rw_timeout_s,
+			  unsigned long flags, int *node, unsigned *err_no, char *err, size_t errlen)
+{
+	if (before < 1) { /* a caller's bug: no node to try */
+		log_error("store_connect_node: before = %d", before);
+		abort();
+	}
+	*node = 0;
 	if (c->db_socket[0])
 		return open_one(c, "localhost", 0, c->db_socket, connect_timeout_s, rw_timeout_s, flags, err_no, err,
 				errlen);
@@ -102,6 +115,8 @@ MYSQL *store_connect(const stk_config *c, unsigned connect_timeout_s, unsigned r
 	/* In order, every time: app hosts that list the nodes alike all write
 	 * to the first usable one, and come back to it once it is usable. */
 	char skipped[640] = "";
+	if (before < n)
+		n = before;
 	for (int i = 0; i < n; i++) {
 		char why[256];
 		MYSQL *m = open_one(c, hosts[i].host, hosts[i].port, NULL, connect_timeout_s, rw_timeout_s, flags,
@@ -109,6 +124,7 @@ MYSQL *store_connect(const stk_config *c, unsigned connect_timeout_s, unsigned r
 		if (m != NULL && node_ready(m, err_no, why, sizeof why) == 0) {
 			if (i > 0) /* once per connection: a failover shows in the log */
 				log_warn("database node %s:%u in use; %s", hosts[i].host, hosts[i].port, skipped);
+			*node = i;
 			return m;
 		}
 		if (m != NULL)

@@ -16,4 +16,11 @@
 MYSQL *store_connect(const stk_config *c, unsigned connect_timeout_s, unsigned rw_timeout_s, unsigned long flags,
 		     unsigned *err_no, char *err, size_t errlen);
 
+/* store_connect() over the first `before` nodes of DB_HOST only, with the
+ * index of the node it took in *node (0 with DB_SOCKET or one node): a
+ * connection on a later node asks whether an earlier one is usable again
+ * (db_probe_earlier). */
+MYSQL *store_connect_node(const stk_config *c, int before, unsigned connect_timeout_s, unsigned rw_timeout_s,
+			  unsigned long flags, int *node, unsigned *err_no, char *err, size_t errlen);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/hostlist.h"
 #include "core/log.h"
 #include "store/connect.h"
 
@@ -30,6 +31,9 @@ struct db {
 	char last_error[256];
 	uint64_t reconnects;
 	db_stats stats;
+	int node; /* the index in DB_HOST of the node connected to */
+	const _Atomic uint64_t *failback; /* db_follow_failback */
+	uint64_t failback_seen;
 };
 
 db *db_new(const stk_config *cfg)
@@ -154,8 +158,46 @@ static int settle(db *d, int rc)
  * skip the START TRANSACTION round trip (docs/benchmarks.md). A statement
  * outside a transaction turns autocommit on again first (db_exec), so it
  * never leaves a transaction open behind it. */
+/* On a later node of DB_HOST while the sweeper has found an earlier one
+ * usable again: leave it between transactions, and the next statement
+ * connects to the first usable node, as every app host does. */
+static void follow_failback(db *d)
+{
+	if (d->conn == NULL || d->in_txn || d->node == 0 || d->failback == NULL)
+		return;
+	uint64_t epoch = atomic_load(d->failback);
+	if (epoch == d->failback_seen)
+		return;
+	d->failback_seen = epoch;
+	log_info("database: an earlier node of DB_HOST is usable again; leaving node %d of the list", d->node + 1);
+	db_drop(d);
+}
+
+void db_follow_failback(db *d, const _Atomic uint64_t *epoch)
+{
+	d->failback = epoch;
+	d->failback_seen = epoch != NULL ? atomic_load(epoch) : 0;
+}
+
+int db_node(const db *d) { return d->conn != NULL ? d->node : -1; }
+
+int db_probe_earlier(db *d)
+{
+	if (d->conn == NULL || d->node == 0)
+		return DB_ERR_OTHER;
+	unsigned no;
+	char err[sizeof d->last_error];
+	int node;
+	MYSQL *m = store_connect_node(d->cfg, d->node, 1, 10, 0, &node, &no, err, sizeof err);
+	if (m == NULL)
+		return DB_ERR_GONE;
+	mysql_close(m);
+	return DB_OK;
+}
+
 int db_begin(db *d)
 {
+	follow_failback(d);
 	int rc = d->autocommit_off ? DB_OK : db_simple(d, "SET autocommit = 0");
 	d->autocommit_off = rc == DB_OK;
 	d->in_txn = rc == DB_OK;
@@ -186,7 +228,8 @@ int db_ensure(db *d)
 	 * ourselves, between transactions. */
 	unsigned no;
 	char err[sizeof d->last_error];
-	MYSQL *m = store_connect(d->cfg, 1, 10, 0, &no, err, sizeof err);
+	int node;
+	MYSQL *m = store_connect_node(d->cfg, HOSTLIST_MAX, 1, 10, 0, &node, &no, err, sizeof err);
 	if (m == NULL) {
 		remember(d, no, err);
 		d->stats.errors++; /* every failed attempt: an outage shows in the count */
@@ -203,6 +246,9 @@ int db_ensure(db *d)
 		return DB_ERR_GONE;
 	}
 	d->conn = m;
+	d->node = node;
+	if (d->failback != NULL) /* in order already: older news is no reason to move */
+		d->failback_seen = atomic_load(d->failback);
 	d->reconnects++;
 	return DB_OK;
 }
@@ -382,6 +428,7 @@ void db_take_stats(db *d, db_stats *out)
 
 int db_exec(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
 {
+	follow_failback(d);
 	if (!d->in_txn && d->autocommit_off) {
 		if (rows != NULL)
 			memset(rows, 0, sizeof *rows);

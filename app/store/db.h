@@ -1,5 +1,6 @@
 #ifndef STK_DB_H
 #define STK_DB_H
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +72,19 @@ bool db_connected(const db *d);
 void db_disconnect(db *d);
 /* Connections opened, the first one included. */
 uint64_t db_connects(const db *d);
+/* The index in DB_HOST of the node connected to (0 with one node or
+ * DB_SOCKET), -1 when not connected. */
+int db_node(const db *d);
+/* Failback: whenever *epoch changes, a connection on a later node than the
+ * first of DB_HOST is closed between transactions, and the next statement
+ * connects to the first usable node. The sweeper moves the epoch
+ * (db_probe_earlier), so the workers never wait on a dead node's connect. */
+void db_follow_failback(db *d, const _Atomic uint64_t *epoch);
+/* On a later node: is an earlier node of DB_HOST usable (it accepts a
+ * connection and is ready)? DB_OK if so; DB_ERR_GONE if not; DB_ERR_OTHER
+ * when not connected or on the first node. Costs up to a second a dead
+ * node (the connect timeout). */
+int db_probe_earlier(db *d);
 
 /* Run a prepared statement. sql must be a string with static storage
  * duration: its address keys the statement cache. rows may be NULL when no

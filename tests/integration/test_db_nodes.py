@@ -1,20 +1,23 @@
 """DB_HOST as an ordered list of database nodes (a Galera cluster's, docs/scaling.md).
 
 A master whose first node does not answer connects to the next one, every
-(re)connect, and says so in its log; a malformed list is refused before
-anything starts. (With no node answering, requests get 503 like any database
+(re)connect, and says so in its log; once the first node answers again, the
+sweeper finds it and the app host moves back to it (failback); a malformed
+list is refused before anything starts. (With no node answering, requests get 503 like any database
 outage: tests/faults/test_db_restart.py.) The cluster itself (a node out of the
 primary component, certification conflicts) is tested on real Galera nodes by
 `make test-cluster`.
 """
 
 import os
+import re
 import socket
 import subprocess
+import threading
 import time
 
 from extra_master import STOCKD_BIN, ExtraMaster
-from lib import STACK_DIR, STOCKD_CONF, StockdTest, wait_until
+from lib import STACK_DIR, STOCKD_CONF, StockdTest, make_product, wait_until
 
 
 def stack_db_port():
@@ -30,6 +33,64 @@ def closed_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     return s, s.getsockname()[1]
+
+
+class Forwarder:
+    """A database node that comes back: a TCP listener on `port` that pipes every connection to the
+    stack's MariaDB, and counts the connections it holds open."""
+
+    def __init__(self, port, to_port):
+        self.to_port = to_port
+        self.open = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            u = socket.create_connection(("127.0.0.1", self.to_port))
+            with self.lock:
+                self.open += 1
+            ends = [0]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b, ends), daemon=True).start()
+
+    def _pipe(self, a, b, ends):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        with self.lock:
+            ends[0] += 1
+            if ends[0] == 2:
+                self.open -= 1
+
+    def close(self):
+        self.sock.close()
+
+
+def failbacks(m):
+    status, text = m.ask("GET", "/metrics")
+    assert status == 200, text
+    found = re.search(rb"^stockd_db_failbacks_total (\d+)$", text, re.M)
+    assert found, "no stockd_db_failbacks_total in /metrics"
+    return int(found.group(1))
 
 
 class DbNodes(StockdTest):
@@ -49,6 +110,30 @@ class DbNodes(StockdTest):
         # once per connection: the failover shows, with why the first node was passed over
         line = "database node 127.0.0.1:%d in use; 127.0.0.1:%d not usable: " % (port, dead)
         wait_until(lambda: line in m.log_text(), 10, 0.1, "the log naming the node in use")
+
+    def test_the_app_host_moves_back_once_the_first_node_answers(self):
+        p = make_product(stock=5)["id"]
+        holder, first = closed_port()
+        port = stack_db_port()
+        m = ExtraMaster("failback", {"DB_SOCKET": "", "DB_HOST": "127.0.0.1:%d, 127.0.0.1:%d" % (first, port)})
+        self.addCleanup(m.stop)
+        self.assertEqual(m.ask("GET", "/api/products/%d" % p)[0], 200)
+        self.assertEqual(failbacks(m), 0, "the first node never answered")
+        # the first node comes back
+        holder.close()
+        fwd = Forwarder(first, port)
+        self.addCleanup(fwd.close)
+        wait_until(lambda: failbacks(m) >= 1, 15, 0.2, "the sweeper finding the first node usable (every 5 s)")
+        # the worker moves between two requests, and serves through the first node
+        status, body = m.ask("GET", "/api/products/%d" % p)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["id"], p)
+        # logged inside the request (only a worker logs with its request's id), before its first statement
+        self.assertRegex(m.log_text(), r"\] req=[0-9a-f]{32} database: an earlier node of DB_HOST is usable again; "
+                                       r"leaving node 2 of the list")
+        with fwd.lock:
+            self.assertGreaterEqual(fwd.open, 2, "the sweeper's and the worker's connections on the first node")
+        self.assertEqual(failbacks(m), 1, "moved back once")
 
     def test_a_malformed_list_is_refused_before_start(self):
         env = dict(os.environ, DB_HOST="10.0.0.11,,10.0.0.12", STOCKD_CONF=STOCKD_CONF)
