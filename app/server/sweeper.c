@@ -153,13 +153,17 @@ static void *audit_loop(void *arg)
 
 /* Failback (store/db.h): without it an app host stays on the node it
  * failed over to while one restarted since takes the first node: two
- * writers on one hot row, each other's certification failures. */
+ * writers on one hot row, each other's certification failures. The
+ * probes fall on the same wall-clock multiples of FAILBACK_PROBE_MS on
+ * every app host (their clocks are synced, docs/scaling.md), so all of
+ * them move back at once and the two-writer moment is a request long, not
+ * up to the probe period. Called every 50 ms. */
 static void probe_failback(db *d, scoreboard *sb, int64_t *next_ms)
 {
-	int64_t now = clock_mono_ms();
+	int64_t now = clock_now_ms();
 	if (db_node(d) <= 0 || now < *next_ms)
 		return;
-	*next_ms = now + FAILBACK_PROBE_MS;
+	*next_ms = (now / FAILBACK_PROBE_MS + 1) * FAILBACK_PROBE_MS;
 	if (db_probe_earlier(d) != DB_OK)
 		return;
 	atomic_fetch_add(&sb->db_failbacks, 1);
@@ -235,6 +239,7 @@ int sweeper_run(const stk_config *cfg, scoreboard *sb)
 		while (!child_stop && clock_mono_ms() < wake) {
 			struct timespec ts = { 0, 50 * 1000000L };
 			nanosleep(&ts, NULL);
+			probe_failback(d, sb, &failback_next_ms);
 		}
 	}
 	atomic_store(&sweeping_here, false);

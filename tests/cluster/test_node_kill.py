@@ -4,13 +4,28 @@ Single-writer. The load (tests/faults/load.py: 8 threads, carts, 3 hot products,
 release/checkout/reads, the client-side ledger) runs through nginx; a node is SIGKILLed (which one:
 clusterlib.victim_node), the two others go on as a primary component of 2, the load writes more while it
 is down, then it is started again and must rejoin by IST from a donor's gcache (its log says so, and no
-SST ran). Then the ledger and the audit, on every node.
+SST ran), and the app hosts must move back to it (failback, without a restart). Then the ledger and the
+audit, on every node.
 """
 
 import re
 
+import bed as bedmod
 import clusterlib
 from clusterlib import SingleWriterTest, bed, report
+
+
+def wait_back_on(node, timeout):
+    """Until every app host's workers and sweeper are on node again (WORKERS + 1 connections of each there;
+    the audit thread's idle connection moves at its next statement); (seconds, True) or (timeout, False)."""
+    t0 = clusterlib.now()
+    need = bed().workers + 1
+    try:
+        bedmod.wait_until(lambda: all(conns.get(node.name, 0) >= need for conns in clusterlib.app_servers().values()),
+                          timeout, 0.2, "app hosts back on %s" % node.name)
+        return clusterlib.now() - t0, True
+    except AssertionError:
+        return clusterlib.now() - t0, False
 
 
 class NodeKill(SingleWriterTest):
@@ -39,6 +54,10 @@ class NodeKill(SingleWriterTest):
             rejoin = clusterlib.now() - t_start
             if window is not None:
                 load.end_fault(window)
+            # failback: each app host's sweeper probes the earlier nodes every 5 s, its workers follow
+            # between transactions; the load keeps them busy, so every one meets a boundary
+            back_s, back = wait_back_on(victim, 20) if used else (0.0, True)
+            servers_back = clusterlib.app_servers()
             load.wait_answers(300, 60)
         finally:
             load.stop()
@@ -58,7 +77,7 @@ class NodeKill(SingleWriterTest):
         problems, facts = clusterlib.verify_everywhere(load, stock)
         report("node_kill", victim=victim.name, apps_used_it=used, requests=f["requests"],
                acked_writes=f["acked_writes"], answers_while_down=down_answers, failed=len(fails), busy_503_in_stall=len(in_stall), failed_after_eviction=len(fails_moved), apps_moved_after=move_s,
-               evicted_after=evict, rejoin_seconds=rejoin, ist=ist, ist_writesets=ist_writesets, sst=sst,
+               evicted_after=evict, rejoin_seconds=rejoin, apps_back_after=back_s, ist=ist, ist_writesets=ist_writesets, sst=sst,
                acked_changes_verified=facts["acked_changes"], orders=facts["orders_in_db"])
         for a in fails[:10]:
             print("  failed: t=%+.2fs after the kill: %r" % (a.t0 - t_kill, a))
@@ -80,6 +99,9 @@ class NodeKill(SingleWriterTest):
             self.assertEqual([repr(a) for a in fails if a.status != 503 or a.code != "database_unavailable"][:5],
                              [], "failures other than 503 database_unavailable")
             self.assertTrue(moved, "the app hosts did not move off %s: %s" % (victim.name, servers_while_down))
+            print("  app hosts' DB server after the rejoin: %s" % servers_back)
+            self.assertTrue(back, "the app hosts did not move back to %s (failback): %s" % (victim.name,
+                                                                                           servers_back))
             self.assertEqual([repr(a) for a in fails_moved[:5]], [],
                              "failures after the two nodes were a cluster, the app hosts on the next node")
         self.assertTrue(ist_writesets > 0, "nothing was written while the node was away: IST not exercised")
