@@ -286,6 +286,20 @@ class DbNode(Host):
             self.proc.kill()
             self.proc.wait(10)
 
+    def shutdown(self, timeout=90):
+        """A graceful stop, as `systemctl stop mariadb` (a package upgrade) does it: SIGTERM, then wait for
+        mariadbd to exit by itself (bounded). Returns (seconds, exit code); never SIGKILLs: a node that does not
+        stop within timeout is an AssertionError (the bed's teardown kills it)."""
+        assert self.running(), "%s is not running" % self.name
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s did not stop within %ds of SIGTERM:\n%s" % (self.name, timeout,
+                                                                              self.log_since_start()[-3000:]))
+        return time.monotonic() - t0, rc
+
     def sql(self, q, db=None, timeout=60, check=True):
         """Run SQL as root over the node's unix socket (works whatever the network does); rows of strings."""
         args = ["mariadb", "--no-defaults", "--socket=" + self.sock, "-uroot", "-N", "-B", "-e", q]
@@ -339,6 +353,7 @@ class AppHost(Host):
         self.log = os.path.join(d, "stockd.log")
         self.nodes = []
         self.proc = None
+        self.bin = STOCKD_BIN  # the binary start() runs; a scenario may point it at a copy of its own
 
     def db_host(self):
         addrs = [n.addr for n in self.nodes]
@@ -369,7 +384,7 @@ class AppHost(Host):
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
-        self.proc = self.popen([STOCKD_BIN, "serve"], env=self.env(), log_path=os.path.join(self.dir, "stderr"))
+        self.proc = self.popen([self.bin, "serve"], env=self.env(), log_path=os.path.join(self.dir, "stderr"))
         wait_until(lambda: self.master() is not None and len(children(self.master())) >= self.bed.workers + 1
                    and self.healthz() == 200, 30, 0.1, "%s's master and workers" % self.name)
 
@@ -414,6 +429,25 @@ class AppHost(Host):
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def upgrade(self, timeout=90):
+        """The project's binary upgrade: deploy/upgrade --pid-file (SIGUSR2 to the master, which starts the
+        binary now at its path with the listening socket; the old master drains and exits once the new one's
+        workers accept). Returns {rc, out, err, old, new, handover_ms, seconds}; old/new from its report line.
+        The old master was our Popen child: reaped here once gone (the new master is its child, not ours)."""
+        t0 = time.monotonic()
+        r = sh([os.path.join(TOP, "deploy", "upgrade"), "--pid-file", self.pid_file], check=False, timeout=timeout)
+        out = {"rc": r.returncode, "out": r.stdout.strip(), "err": r.stderr.strip(), "old": None, "new": None,
+               "handover_ms": None, "seconds": time.monotonic() - t0}
+        m = re.search(r"upgrade: master (\d+) -> (\d+), hand-over took (\d+) ms", r.stdout)
+        if m:
+            out.update(old=int(m.group(1)), new=int(m.group(2)), handover_ms=int(m.group(3)))
+        if self.proc is not None and out["old"] == self.proc.pid:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        return out
 
     def healthz(self):
         """GET /healthz straight over FastCGI to this host's address (nginx left out)."""
@@ -718,6 +752,46 @@ class Bed:
                     "DB_NAME": DB_NAME, "STOCKD_CONF": self.conf})
         r = subprocess.run([STOCKD_BIN, "audit"], env=env, capture_output=True, text=True, timeout=120)
         return r.returncode == 0 and "breaches: ok" in r.stdout, (r.stdout + r.stderr).strip()
+
+    def routing(self, *state, timeout=90):
+        """Switch the bed's nginx with the project's deploy/routing (write the include, nginx -t, reload,
+        confirm that nginx answers the state on /_stockd/routing and that no worker older than the reload
+        still accepts). Returns (CompletedProcess, seconds)."""
+        nd = os.path.join(self.dir, "nginx")
+        t0 = time.monotonic()
+        r = sh([os.path.join(TOP, "deploy", "routing"), "--nginx-conf", os.path.join(nd, "nginx.conf"),
+                "--routing-file", os.path.join(nd, "routing.conf"), "--nginx-pid",
+                os.path.join(self.dir, "run", "nginx.pid"), "--prefix", nd, "--url",
+                "http://127.0.0.1:%d" % self.port] + [str(x) for x in state], check=False, timeout=timeout)
+        return r, time.monotonic() - t0
+
+    def routing_live(self):
+        """What nginx itself answers on its loopback-only /_stockd/routing (a new connection)."""
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/_stockd/routing" % self.port, timeout=10) as r:
+            return r.read().decode()
+
+    def log_path(self, which):
+        """nginx's logs by name: 'error', 'access'."""
+        return os.path.join(self.dir, "log", "nginx-%s.log" % which)
+
+    @staticmethod
+    def size(path):
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return 0
+
+    @staticmethod
+    def lines_since(path, offset, until=None):
+        """The lines of a log file between two byte offsets (until None: its end)."""
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read() if until is None else f.read(max(0, until - offset))
+        except OSError:
+            return []
+        return data.decode("utf-8", "replace").splitlines()
 
     def nginx_log_lines(self):
         try:

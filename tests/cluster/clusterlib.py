@@ -8,6 +8,7 @@ its own, so their checks never see another scenario's rows.
 
 import json
 import os
+import re
 import sys
 import time
 import unittest
@@ -189,6 +190,41 @@ def on_other_node(victim):
 def left_on(victim):
     """How many of the app hosts' connections are still on victim."""
     return sum(conns.get(victim.name, 0) for conns in app_servers().values())
+
+
+def access_log(app):
+    return os.path.join(app.dir, "access.log")
+
+
+def access_offsets():
+    """{app host: size of its access log}: where to read from for what is served after now."""
+    return {a.name: bedmod.Bed.size(access_log(a)) for a in bed().apps}
+
+
+def served(offsets=None):
+    """{request_id: (app host, entry)} from the app hosts' own access logs (one JSON line per request the app
+    answered: request_id, route, status, mode, pid), read from offsets (default: the whole files). The
+    X-Request-Id of an answer through nginx names the line, so the host and the worker that served it."""
+    out = {}
+    for a in bed().apps:
+        for line in bedmod.Bed.lines_since(access_log(a), (offsets or {}).get(a.name, 0)):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(e, dict) and e.get("request_id"):
+                out[e["request_id"]] = (a.name, e)
+    return out
+
+
+def nginx_upstream_trouble(err_offset, acc_offset):
+    """What nginx saw go wrong with the app hosts since the offsets: error-log lines about an upstream (a
+    refused or reset connection, a host marked down) and access-log lines where one request went to two
+    app hosts (nginx's next_upstream: the first one failed it). Either would hide a refusal behind a 2xx."""
+    b = bed()
+    errs = [x for x in b.lines_since(b.log_path("error"), err_offset) if "upstream" in x]
+    retried = [x for x in b.lines_since(b.log_path("access"), acc_offset) if re.search(r"upstream=\S+, ", x)]
+    return errs, retried
 
 
 def wait_moved(victim, timeout=15):
