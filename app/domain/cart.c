@@ -144,7 +144,7 @@ int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
 	int64_t now = clock_now_ms();
 	db_param p[] = { P_I64(now), P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now), P_STR(cart_id, n) };
 	db_rows r;
-	int rc = db_exec(c->db, SQL_CART_VIEW, p, 5, &r);
+	int rc = db_read(c->db, SQL_CART_VIEW, p, 5, &r);
 	if (rc != DB_OK)
 		return rc;
 	if (r.nrows == 0) {

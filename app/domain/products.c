@@ -55,7 +55,7 @@ static int product_read(db *d, int64_t id, product *out)
 {
 	db_param p[] = { P_I64(id) };
 	db_rows r;
-	int rc = db_exec(d, SQL_PRODUCT_GET, p, 1, &r);
+	int rc = db_read(d, SQL_PRODUCT_GET, p, 1, &r);
 	if (rc != DB_OK)
 		return rc;
 	if (r.nrows == 0)
@@ -87,7 +87,7 @@ int dom_products_list(dom_ctx *c, const int64_t *ids, size_t n, product **out, s
 	json[len++] = ']';
 	db_param p[] = { P_STR(json, len) };
 	db_rows r;
-	int rc = db_exec(c->db, SQL_PRODUCTS_LIST, p, 1, &r);
+	int rc = db_read(c->db, SQL_PRODUCTS_LIST, p, 1, &r);
 	if (rc != DB_OK)
 		return rc;
 	*out = calloc(r.nrows ? r.nrows : 1, sizeof **out);
@@ -109,7 +109,7 @@ int dom_products_page(dom_ctx *c, int64_t after, size_t limit, product **out, si
 		return DB_ERR_OTHER;
 	db_param p[] = { P_I64(after), P_I64(limit + 1) };
 	db_rows r;
-	int rc = db_exec(c->db, SQL_PRODUCTS_PAGE, p, 2, &r);
+	int rc = db_read(c->db, SQL_PRODUCTS_PAGE, p, 2, &r);
 	if (rc != DB_OK)
 		return rc;
 	size_t n = r.nrows > limit ? limit : r.nrows;

@@ -426,7 +426,26 @@ void db_take_stats(db *d, db_stats *out)
 	memset(&d->stats, 0, sizeof d->stats);
 }
 
+static int exec_counted(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
+
 int db_exec(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
+{
+	return exec_counted(d, sql, params, nparams, rows);
+}
+
+int db_read(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
+{
+	/* Only a connection that was there and broke: one that could not be
+	 * opened has already tried every node. Inside a transaction the
+	 * transaction's own rerun (txn_run) decides. */
+	bool rerun = !d->in_txn && d->conn != NULL;
+	int rc = exec_counted(d, sql, params, nparams, rows);
+	if (rc == DB_ERR_GONE && rerun && db_ensure(d) == DB_OK)
+		rc = exec_counted(d, sql, params, nparams, rows);
+	return rc;
+}
+
+static int exec_counted(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
 {
 	follow_failback(d);
 	if (!d->in_txn && d->autocommit_off) {

@@ -90,6 +90,12 @@ int db_probe_earlier(db *d);
  * duration: its address keys the statement cache. rows may be NULL when no
  * result is wanted. Returns DB_OK or a DB_ERR_*. */
 int db_exec(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
+/* db_exec for a read outside a transaction: when the connection breaks
+ * under it (a node that stops or leaves the primary component), it runs
+ * once more on a new one, the next ready node of DB_HOST, as txn_run does
+ * for a transaction lost before its COMMIT. A read changes nothing, so the
+ * rerun is always safe. Inside a transaction it is db_exec. */
+int db_read(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
 void db_rows_free(db_rows *rows);
 
 /* Plain statements without parameters (session setup, snapshots). */

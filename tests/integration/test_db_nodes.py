@@ -17,7 +17,8 @@ import threading
 import time
 
 from extra_master import STOCKD_BIN, ExtraMaster
-from lib import STACK_DIR, STOCKD_CONF, StockdTest, make_product, wait_until
+from lib import (STACK_DIR, STOCKD_CONF, StockdTest, add, db, get, make_product, metric, metrics, new_cart, ok,
+                 wait_until)
 
 
 def stack_db_port():
@@ -134,6 +135,29 @@ class DbNodes(StockdTest):
         with fwd.lock:
             self.assertGreaterEqual(fwd.open, 2, "the sweeper's and the worker's connections on the first node")
         self.assertEqual(failbacks(m), 1, "moved back once")
+
+    def test_a_read_whose_connection_is_lost_runs_again_on_a_new_one(self):
+        """What a node that stops does to the connections on it (tests/cluster's rolling upgrade): a read
+        outside a transaction runs once more on a new connection, as a transaction lost before its
+        COMMIT does, instead of answering 503."""
+        p = make_product(stock=5)["id"]
+        cid = new_cart(mode="stock")
+        ok(add(cid, p, 2, dec=True, mode="stock"))
+        for _ in range(8):  # every worker has a connection to lose
+            ok(get("/api/products/%d" % p, mode="stock"))
+        m0 = metrics()
+        ids = [r[0] for r in db("SELECT id FROM information_schema.PROCESSLIST WHERE user = 'stockd'")]
+        self.assertGreaterEqual(len(ids), 4, "the workers' connections")
+        for i in ids:
+            db("KILL CONNECTION %s" % i)
+        answers = [get("/api/products/%d" % p, mode="stock") for _ in range(6)] + \
+                  [get("/api/cart/" + cid, mode="stock") for _ in range(6)]
+        self.assertEqual([a.status for a in answers], [200] * 12, [a for a in answers if a.status != 200][:2])
+        self.assertEqual(ok(answers[-1])["items"][0]["quantity"], 2)
+        m1 = metrics()
+        lost = metric(m1, "stockd_db_errors_total") - metric(m0, "stockd_db_errors_total")
+        self.assertGreaterEqual(lost, 1, "no worker met its killed connection: the test proved nothing")
+        self.assertGreaterEqual(metric(m1, "stockd_db_connects_total") - metric(m0, "stockd_db_connects_total"), lost)
 
     def test_a_malformed_list_is_refused_before_start(self):
         env = dict(os.environ, DB_HOST="10.0.0.11,,10.0.0.12", STOCKD_CONF=STOCKD_CONF)

@@ -4,9 +4,9 @@ clang parses each file (as the build does: same -I and -D) and dumps its tree as
 checked on call expressions and declarations, so comments, strings, macros and formatting cannot fool
 them. Over app/**/*.c and tests/tools/*.c:
 
- (a) db_exec, db_simple and the raw MariaDB calls appear only in app/store/, app/domain/ (the layers
-     that own SQL) and tests/tools/ (test tools that drive the database directly);
- (b) db_exec's SQL argument names a `static const char NAME[]` initialised by a string literal with no
+ (a) db_exec, db_read, db_simple and the raw MariaDB calls appear only in app/store/, app/domain/ (the
+     layers that own SQL) and tests/tools/ (test tools that drive the database directly);
+ (b) db_exec's (and db_read's) SQL argument names a `static const char NAME[]` initialised by a string literal with no
      printf-style conversion -- or is a parameter of a static function of the same file whose every
      call passes such a name (a pass-through like audit_rows);
  (c) db_simple's SQL argument is a string literal, or a choice between two (`x ? "ROLLBACK" : "COMMIT"`),
@@ -135,7 +135,7 @@ class Checker:
     def __init__(self):
         self.rel = lambda f: f
         self.problems = set()
-        self.seen = {"db_exec": 0, "db_simple": 0}
+        self.seen = {"db_exec": 0, "db_read": 0, "db_simple": 0}
 
     def bad(self, node, what):
         pos = node.get("_pos")
@@ -201,12 +201,12 @@ class Checker:
             path = rel_of(fn["_pos"][0])
             if path is None:
                 continue  # a system header
-            if name in ("db_exec", "db_simple") + RAW + (PREPARE,) and not path.startswith(SQL_LAYERS):
+            if name in ("db_exec", "db_read", "db_simple") + RAW + (PREPARE,) and not path.startswith(SQL_LAYERS):
                 self.bad(call, "%s outside %s: SQL belongs to the store and domain layers" % (
                     name, ", ".join(SQL_LAYERS)))
-            if name == "db_exec" and len(args(call)) >= 2:
-                self.seen["db_exec"] += 1
-                self.check_sql_arg(tree, call, fn, 1, "db_exec")
+            if name in ("db_exec", "db_read") and len(args(call)) >= 2:
+                self.seen[name] += 1
+                self.check_sql_arg(tree, call, fn, 1, name)
             elif name == "db_simple" and len(args(call)) >= 2:
                 self.seen["db_simple"] += 1
                 a = strip(args(call)[1])
@@ -278,6 +278,6 @@ def check(files, top=TOP):
 
 if __name__ == "__main__":
     problems, c = check(source_files())
-    print("\n".join(problems) or "no problems; %d db_exec and %d db_simple calls checked" % (
-        c.seen["db_exec"], c.seen["db_simple"]))
+    print("\n".join(problems) or "no problems; %d db_exec, %d db_read and %d db_simple calls checked" % (
+        c.seen["db_exec"], c.seen["db_read"], c.seen["db_simple"]))
     sys.exit(1 if problems else 0)

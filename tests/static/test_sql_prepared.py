@@ -23,6 +23,16 @@ int lookup(db *d, const char *sku)
 	return db_exec(d, buf, NULL, 0, NULL) + db_exec(d, SQL_OK, NULL, 0, NULL);
 }
 ''',
+    # a built buffer handed to db_read (the read that reruns on a new connection)
+    "app/domain/read.c": r'''
+static const char SQL_OK[] = "SELECT id FROM products WHERE id = ?";
+int lookup(db *d, const char *sku)
+{
+	char buf[256];
+	strcpy(buf, sku);
+	return db_read(d, buf, NULL, 0, NULL) + db_read(d, SQL_OK, NULL, 0, NULL);
+}
+''',
     # a built string handed to db_simple
     "app/domain/simple.c": r'''
 int lock_it(db *d, const char *name)
@@ -127,6 +137,7 @@ class SqlPrepared(unittest.TestCase):
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
         # Guard against a check that passes because it matches nothing.
         self.assertGreaterEqual(checker.seen["db_exec"], 30, checker.seen)
+        self.assertGreaterEqual(checker.seen["db_read"], 4, checker.seen)
         self.assertGreaterEqual(checker.seen["db_simple"], 6, checker.seen)
 
     def test_a_built_buffer_is_refused(self):
@@ -134,6 +145,10 @@ class SqlPrepared(unittest.TestCase):
         self.assertIn(at("app/domain/built.c", 7) + "db_exec(buf): not a static const char[] statement", p)
         self.assertTrue(any(x.startswith(at("app/domain/built.c", 6) + "snprintf formats SQL text") for x in p), p)
         self.assertEqual(len(p), 2, p)
+
+    def test_db_read_takes_only_static_statements(self):
+        p = self.sample("app/domain/read.c")
+        self.assertEqual(p, [at("app/domain/read.c", 7) + "db_read(buf): not a static const char[] statement"])
 
     def test_db_simple_takes_only_literals(self):
         p = self.sample("app/domain/simple.c")
