@@ -701,7 +701,17 @@ class Bed:
                 except subprocess.TimeoutExpired:
                     pass
             sh(["ip", "netns", "del", h.ns], check=False)
+            # The namespace's end of the pair goes with the namespace only once the kernel frees it,
+            # which a process still exiting there delays: a second bed of this process (bench/cluster
+            # builds several) would meet the old link under the same name. Delete it now.
+            sh(["ip", "link", "del", h.veth], check=False)
         sh(["ip", "link", "del", self.bridge], check=False)
+        names = [h.veth for h in self.dbs + self.apps] + [self.bridge]
+        try:
+            wait_until(lambda: not any(sh(["ip", "link", "show", n], check=False).returncode == 0 for n in names),
+                       10, 0.1, "the bed's links gone")
+        except AssertionError as e:
+            log("%s" % e)
         # nginx's workers exit with their master
         if self.nginx_pid:
             try:
