@@ -208,12 +208,16 @@ static bool has_version(const int *a, size_t n, int v)
 	return false;
 }
 
-static int record(MYSQL *m, int version, const char *name)
+/* Why it failed goes into why: the statement's own error, which is gone
+ * once the statement is closed (the connection's says nothing). */
+static int record(MYSQL *m, int version, const char *name, char *why, size_t whylen)
 {
 	static const char sql[] = "INSERT INTO schema_migrations (version, name) VALUES (?, ?)";
 	MYSQL_STMT *st = mysql_stmt_init(m);
-	if (st == NULL)
+	if (st == NULL) {
+		snprintf(why, whylen, "%s", mysql_error(m));
 		return -1;
+	}
 	long long v = version;
 	unsigned long len = (unsigned long)strlen(name);
 	MYSQL_BIND b[2];
@@ -226,6 +230,8 @@ static int record(MYSQL *m, int version, const char *name)
 	b[1].length = &len;
 	int rc = (mysql_stmt_prepare(st, sql, sizeof sql - 1) == 0 && mysql_stmt_bind_param(st, b) == 0 &&
 		  mysql_stmt_execute(st) == 0) ? 0 : -1;
+	if (rc != 0)
+		snprintf(why, whylen, "%u %s", mysql_stmt_errno(st), mysql_stmt_error(st));
 	mysql_stmt_close(st);
 	return rc;
 }
@@ -279,11 +285,12 @@ static int apply_step(MYSQL *m, const step *s)
 			return -1;
 		}
 	}
-	if (record(m, s->version, s->name) != 0) {
+	char why[300];
+	if (record(m, s->version, s->name, why, sizeof why) != 0) {
 		say(1,
 		    "migrate: %s: all %zu statements were applied but version %d could not be recorded: %s. "
 		    "Run the same command again: every step is safe to re-run.",
-		    s->name, total, s->version, mysql_error(m));
+		    s->name, total, s->version, why);
 		return -1;
 	}
 	say(0, "migrate: applied %s (%s, %zu statement%s, %ld ms)", s->name, mig_kind_name(s->kind), total,
@@ -486,12 +493,16 @@ static int baseline(MYSQL *m, const step *first, const int *applied, size_t n_ap
 	} else {
 		diffs = mig_compare_columns(want, n_want, have, n_have, print_difference, NULL);
 	}
+	char baseline_why[300];
 	if (diffs > 0) {
 		say(1, "migrate: baseline: %s does not match %s (%zu difference%s above); nothing was changed",
 		    db, first->name, diffs, diffs == 1 ? "" : "s");
 		rc = -1;
-	} else if (create_ledger(m) != 0 || record(m, 1, first->name) != 0) {
-		say(1, "migrate: baseline: cannot record version 1: %s", mysql_error(m));
+	} else if (create_ledger(m) != 0) {
+		say(1, "migrate: baseline: cannot create schema_migrations: %s", mysql_error(m));
+		rc = -1;
+	} else if (record(m, 1, first->name, baseline_why, sizeof baseline_why) != 0) {
+		say(1, "migrate: baseline: cannot record version 1: %s", baseline_why);
 		rc = -1;
 	} else {
 		say(0, "migrate: baseline: %zu columns of %s match %s; version 1 recorded without running it. "

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import bed as bedmod  # noqa: E402
 
-ORDER = ["test_oversell_race", "test_idempotent_commit", "test_two_sweepers", "test_node_kill", "test_partition", "test_app_kill"]
+ORDER = ["test_oversell_race", "test_idempotent_commit", "test_two_sweepers", "test_two_migrators", "test_node_kill", "test_partition", "test_app_kill"]
 
 
 def _interrupt(signum, frame):
