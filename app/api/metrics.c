@@ -136,7 +136,8 @@ static void migration_plan(text *t, scoreboard *sb)
 	head(t, "stockd_audit_last_run_timestamp_seconds", "gauge", "When the periodic audit last ran (0: not yet).");
 	put(t, "stockd_audit_last_run_timestamp_seconds %.3f\n", (double)atomic_load(&sb->audit_last_ms) / 1000.0);
 	head(t, "stockd_audit_last_duration_seconds", "gauge",
-	     "How long the last periodic audit took, rests included: a breach shows within AUDIT_INTERVAL plus twice this.");
+	     "How long the last periodic audit took, rests included: a breach shows within the larger of "
+	     "AUDIT_INTERVAL and this, plus twice this.");
 	put(t, "stockd_audit_last_duration_seconds %.3f\n", (double)atomic_load(&sb->audit_walk_ms) / 1000.0);
 	head(t, "stockd_audit_runs_total", "counter", "Periodic audits run.");
 	put(t, "stockd_audit_runs_total %lld\n", (long long)atomic_load(&sb->audit_runs));

@@ -82,11 +82,12 @@ static int sweep_once(dom_ctx *dom, scoreboard *sb)
 
 /* The periodic audit (the stock-accuracy metric: a breach shows within the
  * larger of one audit period and one walk, plus two walks, the walk under
- * way having maybe passed its row). It reads every table, which on a large catalogue takes
- * longer than a sweep period: so it runs in its own thread, on its own
- * connection, and never delays a sweep. It walks the tables slice by slice
- * (domain/audit.c) and rests after each slice in proportion to it, so its
- * load on the database is an even AUDIT_SHARE_PCT, not a burst. */
+ * way having maybe passed its row). It reads every table, which on a large
+ * catalogue takes longer than a sweep period: so it runs in its own thread,
+ * on its own connection, and never delays a sweep. It walks the tables
+ * slice by slice (domain/audit.c) and rests after each slice in proportion
+ * to it, so its load on the database is an even AUDIT_SHARE_PCT, not a
+ * burst. */
 static void *audit_loop(void *arg)
 {
 	scoreboard *sb = ((void **)arg)[0];

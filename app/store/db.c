@@ -153,11 +153,6 @@ static int settle(db *d, int rc)
 	return rc;
 }
 
-/* With autocommit off, the first statement begins a transaction and the
- * session stays so after its COMMIT: back to back, a worker's transactions
- * skip the START TRANSACTION round trip (docs/benchmarks.md). A statement
- * outside a transaction turns autocommit on again first (db_exec), so it
- * never leaves a transaction open behind it. */
 /* On a later node of DB_HOST while the sweeper has found an earlier one
  * usable again: leave it between transactions, and the next statement
  * connects to the first usable node, as every app host does. */
@@ -195,6 +190,11 @@ int db_probe_earlier(db *d)
 	return DB_OK;
 }
 
+/* With autocommit off, the first statement begins a transaction and the
+ * session stays so after its COMMIT: back to back, a worker's transactions
+ * skip the START TRANSACTION round trip (docs/benchmarks.md). A statement
+ * outside a transaction turns autocommit on again first (db_exec), so it
+ * never leaves a transaction open behind it. */
 int db_begin(db *d)
 {
 	follow_failback(d);
