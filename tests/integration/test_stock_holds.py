@@ -198,12 +198,10 @@ class RepeatableRead(StockdTest):
         ok(reserve(z, pid, 4))
         other = DbSession()
         try:
-            # Another transaction holds P's row lock; only then does X's hold expire, so that no one else (the
-            # sweeper, a request) can reclaim it before that transaction does.
+            # Another transaction holds P's row lock
             other.run("BEGIN; SELECT id FROM products WHERE id = %d FOR UPDATE" % pid)
-            # (next_expiry_ms, a lower bound of the holds' expiries, moves back with the expiry)
+            # (next_expiry_ms, a lower bound of the holds' expiries, moves back with the expiry below)
             other.run("UPDATE products SET next_expiry_ms = 0 WHERE id = %d" % pid)
-            db("UPDATE stock_holds SET expires_at_ms = %d WHERE cart_id = '%s'" % (now_ms() - 1000, x))
             # The driver's reserve for Y locks Y (its snapshot starts there) and waits for P...
             drv = subprocess.Popen([self.driver, DB_SOCKET, DB_NAME, y, str(pid), "1"], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
@@ -212,6 +210,11 @@ class RepeatableRead(StockdTest):
             wait_until(lambda: db_int("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state ="
                                       " 'LOCK WAIT' AND trx_mysql_thread_id = %d" % int(hello[1])), 10, 0.01,
                        "the driver to wait on the product lock")
+            # ...and only then does X's hold expire. Expired earlier, the sweeper could queue on P ahead of
+            # the driver, take P first once the reclaim below commits and, finding nothing left to reclaim,
+            # store P's next expiry again: the driver's one-statement fast path would then rightly match
+            # (it reads no hold) and the REPEATABLE READ hold path this test is about would never run.
+            db("UPDATE stock_holds SET expires_at_ms = %d WHERE cart_id = '%s'" % (now_ms() - 1000, x))
             # ...while this transaction reclaims X's expired hold and commits
             other.run("DELETE FROM stock_holds WHERE cart_id = '%s'; "
                       "UPDATE products SET reserved_stock = reserved_stock - 3 WHERE id = %d; COMMIT" % (x, pid))
