@@ -223,7 +223,6 @@ int sweeper_run(const stk_config *cfg, scoreboard *sb)
 			child_reopen_logs = 0;
 			log_reopen();
 		}
-		probe_failback(d, sb, &failback_next_ms);
 		/* Is the lock still ours (a reconnect anywhere in the last round
 		 * lost it), or can we take it? Only then sweep. */
 		if (db_ensure(d) != DB_OK || named_lock_check(d, &lock) != DB_OK || named_lock_take(d, &lock) != DB_OK)

@@ -449,6 +449,16 @@ class AppHost(Host):
                 pass
         return out
 
+    def metric(self, name):
+        """One series of this app host's /metrics (straight over FastCGI), as an int."""
+        st, _h, body = fcgi_get(self.addr, APP_PORT, "/metrics", timeout=10)
+        if st != 200:
+            raise RuntimeError("%s /metrics answered %s" % (self.name, st))
+        for line in body.decode().splitlines():
+            if line.startswith(name + " "):
+                return int(float(line.split()[1]))
+        raise RuntimeError("%s /metrics has no %s" % (self.name, name))
+
     def healthz(self):
         """GET /healthz straight over FastCGI to this host's address (nginx left out)."""
         try:

@@ -111,6 +111,15 @@ class SingleWriterTest(ClusterTest):
         bed().set_writers("single")
 
 
+class MultiWriterTest(ClusterTest):
+    """A scenario on multi-writer app hosts (app1 writes through db1, app2 through db2)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if bed().writers != "multi":
+            bed().set_writers("multi")
+
+
 def node_fault_load(stock=3000):
     """The fault suite's load on 3 hot products, started, for a scenario that takes a node away: returns
     (products, victim, used, others, load). The victim is the node the app hosts use (used) when there is

@@ -17,7 +17,7 @@ import time
 import uuid
 
 import clusterlib
-from clusterlib import ClusterTest, bed, lib, report
+from clusterlib import MultiWriterTest, bed, lib, report
 
 THREADS = 8
 CARTS_PER_THREAD = 3
@@ -25,12 +25,7 @@ SECONDS = 12
 STOCK = 1500
 
 
-class IdempotentCommit(ClusterTest):
-
-    @classmethod
-    def setUpClass(cls):
-        if bed().writers != "multi":
-            bed().set_writers("multi")
+class IdempotentCommit(MultiWriterTest):
 
     def test_replays_answer_the_first_answer(self):
         b = bed()

@@ -10,18 +10,13 @@ decrease_stock at the same moment through nginx: exactly 50 holds, 150 times the
 import threading
 
 import clusterlib
-from clusterlib import ClusterTest, bed, lib, report
+from clusterlib import MultiWriterTest, bed, lib, report
 
 CARTS = 200
 STOCK = 50
 
 
-class OversellRace(ClusterTest):
-
-    @classmethod
-    def setUpClass(cls):
-        if bed().writers != "multi":
-            bed().set_writers("multi")
+class OversellRace(MultiWriterTest):
 
     def test_exactly_the_stock_is_held(self):
         b = bed()

@@ -16,7 +16,7 @@ import random
 import threading
 
 import clusterlib
-from clusterlib import ClusterTest, bed, lib, report
+from clusterlib import MultiWriterTest, bed, lib, report
 import bed as bedmod
 
 PRODUCTS = 400
@@ -28,21 +28,7 @@ SWEEP = 'stockd_hold_units_total{mode="stock",event="expired_sweep"}'
 LAZY = 'stockd_hold_units_total{mode="stock",event="expired_lazy"}'
 
 
-def app_metric(a, name):
-    st, _h, body = bedmod.fcgi_get(a.addr, bedmod.APP_PORT, "/metrics", timeout=10)
-    assert st == 200, "%s /metrics answered %s" % (a.name, st)
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[1]))
-    raise AssertionError("%s /metrics has no %s" % (a.name, name))
-
-
-class TwoSweepers(ClusterTest):
-
-    @classmethod
-    def setUpClass(cls):
-        if bed().writers != "multi":
-            bed().set_writers("multi")
+class TwoSweepers(MultiWriterTest):
 
     def test_two_sweepers_never_release_a_hold_twice(self):
         b = bed()
@@ -56,7 +42,7 @@ class TwoSweepers(ClusterTest):
                 lib.ok(lib.reserve(l_carts[i % 10], pid, 1))
         b.wait_synced(60)
         expect = {(l_carts[i % 10], pid): 1 for i, pid in enumerate(pids) if i % LIVE_EVERY == 0}
-        before = {a.name: (app_metric(a, SWEEP), app_metric(a, LAZY)) for a in b.apps}
+        before = {a.name: (a.metric(SWEEP), a.metric(LAZY)) for a in b.apps}
         cert0 = b.cert_failures()
 
         # shoppers: fresh carts reserve 1 unit of random products of the scenario through nginx (both app
@@ -124,7 +110,7 @@ class TwoSweepers(ClusterTest):
             for t in shoppers:
                 t.join(60)
         b.wait_synced(60)
-        after = {a.name: (app_metric(a, SWEEP), app_metric(a, LAZY)) for a in b.apps}
+        after = {a.name: (a.metric(SWEEP), a.metric(LAZY)) for a in b.apps}
         cert = b.cert_failures()
         sweep = {n: after[n][0] - before[n][0] for n in after}
         lazy = {n: after[n][1] - before[n][1] for n in after}
