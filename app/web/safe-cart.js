@@ -680,6 +680,7 @@ export function createSafeCart(options = {}) {
       syncing = false;
     }
   }
+  let unheld = []; // lines a replay could not hold, until they are named
   async function replay() {
     const stored = load();
     if (stored && Array.isArray(stored.queue)) state.queue = stored.queue;
@@ -689,7 +690,6 @@ export function createSafeCart(options = {}) {
     if (probe.failed) return;
     observeMode(probe);
     if (probe.code === "cart_not_found") state.cartId = null;
-    const short = [];
     while (state.queue.length) {
       const q = state.queue[0];
       if (!state.cartId) {
@@ -705,21 +705,27 @@ export function createSafeCart(options = {}) {
         const a = typeof r.error.available === "number" ? r.error.available : 0;
         const kept = await call("POST", "/cart/add", { ...body, decrease_stock: undefined }, newKey());
         if (kept.failed) return;
-        short.push(`${productName(state, q.body.product_id)} (${onlyLeft(a)})`);
+        unheld.push(`${productName(state, q.body.product_id)} (${onlyLeft(a)})`);
       } else if (r.status !== 200 && r.code !== "item_not_in_cart") {
-        short.push(`${productName(state, q.body.product_id)} (${friendly(r, q.body.product_id)})`);
+        unheld.push(`${productName(state, q.body.product_id)} (${friendly(r, q.body.product_id)})`);
       }
       state.queue.shift();
       const now = load();
       if (now && Array.isArray(now.queue)) state.queue = now.queue.filter((x) => x.key !== q.key);
       save();
     }
+    // "In sync" is said with the server's cart in hand, in the same step
+    // that takes the offline warning away: a shopper (or a test) never sees
+    // neither. If the API goes away again first, the fallback stays and the
+    // lines not held are named on the next try.
     state.isUsingFallback = false;
+    await refreshCart();
+    if (state.isUsingFallback) return;
     clearWarning("offline");
     clearWarning("checkout_offline");
-    await refreshCart();
-    if (short.length) warn("warning", "sync_short", "Your cart is back in sync, but some items could not be held: " + short.join("; ") + ".");
+    if (unheld.length) warn("warning", "sync_short", "Your cart is back in sync, but some items could not be held: " + unheld.join("; ") + ".");
     else warn("info", "synced", "We're reconnected and your cart is in sync.");
+    unheld = [];
     save();
     changed("cart");
     emit("fallback-left", getState());

@@ -36,6 +36,7 @@ function transport() {
   const t = { calls: [], down: false, loseAnswer: 0 };
   t.fetch = async (url, init) => {
     t.calls.push({ url, method: init.method, key: init.headers["Idempotency-Key"], cart: init.headers["X-Cart-Id"], body: init.body });
+    if (t.before) t.before(url, init);
     if (t.down) throw new TypeError("fetch failed");
     const res = await fetch(url, init);
     if (t.loseAnswer > 0 && init.method !== "GET") {
@@ -168,6 +169,54 @@ test("no answer: retries, then the local cart; replay in order with the original
     assert.ok(replayed.length >= 2, "replayed with the original keys");
     assert.deepEqual(s.items.map((i) => [i.product_id, i.quantity, i.reserved]), [[a.id, 1, 1], [b.id, 3, 3]]);
     assert.deepEqual([await reserved(a.id), await reserved(b.id)], [1, 3]);
+  } finally {
+    c.stop();
+  }
+  await audit();
+});
+
+test("down again before the replay's cart read: still offline, the line not held named once back", async () => {
+  const p = await product(1, "Last lamp");
+  const t = transport();
+  const c = cart({ fetch: t.fetch, RETRY_ATTEMPTS: 1 });
+  const entered = [];
+  c.on("fallback-entered", () => entered.push(Date.now()));
+  await c.start();
+  try {
+    c.watchProducts([p]);
+    t.down = true;
+    assert.equal(await c.add(p.id, 1), true, "kept locally");
+    // Another shopper takes the last unit meanwhile.
+    const other = (await api("POST", "/api/cart")).json.cart_id;
+    assert.equal((await api("POST", "/api/cart/add", { cart_id: other, product_id: p.id, quantity: 1, decrease_stock: true })).status, 200);
+    // Back for the replay's writes only: the network drops again at the
+    // first read of the cart after them.
+    let writes = 0, dropped = false;
+    t.before = (url, init) => {
+      if (init.method === "POST" && url.endsWith("/cart/add")) writes++;
+      if (writes >= 2 && init.method === "GET" && /\/cart\/[0-9a-f]{32}$/.test(url)) {
+        dropped = true;
+        t.down = true;
+      }
+    };
+    t.down = false;
+    for (let i = 0; i < 300 && !(dropped && entered.length >= 2); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(dropped, "the replay wrote both adds (the hold refused, the line kept) and read the cart");
+    await new Promise((r) => setTimeout(r, 300)); // the replay's last step runs
+    let s = c.getState();
+    assert.equal(s.isUsingFallback, true, "still offline");
+    assert.deepEqual(s.queue, [], "the writes are done");
+    assert.ok(s.warnings.some((w) => w.code === "offline"), "the offline warning stays");
+    assert.ok(!s.warnings.some((w) => w.code === "synced" || w.code === "sync_short"), "not told it is in sync: " + JSON.stringify(s.warnings));
+    t.before = null;
+    t.down = false;
+    for (let i = 0; i < 300 && c.getState().isUsingFallback; i++) await new Promise((r) => setTimeout(r, 100));
+    s = c.getState();
+    assert.equal(s.isUsingFallback, false);
+    assert.ok(!s.warnings.some((w) => w.code === "offline" || w.code === "synced"), JSON.stringify(s.warnings));
+    const w = s.warnings.find((x) => x.code === "sync_short");
+    assert.ok(w && w.message.includes(p.name) && /none left/.test(w.message), "names the line: " + JSON.stringify(s.warnings));
+    assert.deepEqual(s.items.map((i) => [i.product_id, i.quantity, i.reserved]), [[p.id, 1, 0]]);
   } finally {
     c.stop();
   }
