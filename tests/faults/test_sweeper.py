@@ -83,7 +83,7 @@ class Sweeper(FaultTest):
                     unsure.add((cid, pid))
                 time.sleep(0.02)
 
-        kills = []
+        kills, killed = [], set()
         try:
             # expire every E hold at once, behind the service's back (as the clock would: each product's
             # next_expiry_ms, a lower bound of its holds' expiries, moves back with them)
@@ -104,9 +104,16 @@ class Sweeper(FaultTest):
                     if progressing:
                         # a sweeper that is not asleep between sweeps is in the middle of one
                         for who, sw in (("stack", sweeper_of(master)), ("second", second.sweeper())):
-                            if sw is not None and not sleeping(sw):
+                            # A sweeper just killed still shows, not asleep, until its exit is done: a kill
+                            # counts once per process, and only if the process was still there to take it.
+                            if sw is None or sw in killed or sleeping(sw):
+                                continue
+                            try:
                                 os.kill(sw, signal.SIGKILL)
-                                kills.append((who, sw, left))
+                            except ProcessLookupError:
+                                continue
+                            killed.add(sw)
+                            kills.append((who, sw, left))
                     time.sleep(0.005)
             t_kills = now() - t_exp
             # then let them (and the lazy client) finish; a killed sweeper comes back after the crash back-off
