@@ -153,7 +153,8 @@ static void database(text *t, scoreboard *sb)
 	head(t, "stockd_db_connects_total", "counter", "Database connections opened by workers (first and re-connects).");
 	put(t, "stockd_db_connects_total %llu\n", get(&sb->db_connects));
 	head(t, "stockd_db_failbacks_total", "counter",
-	     "Times the sweeper found an earlier node of DB_HOST usable again and the app host moved back to it.");
+	     "Times the sweeper found an earlier node of DB_HOST usable again, or workers on a later node than "
+	     "its own, and moved the app host back.");
 	put(t, "stockd_db_failbacks_total %llu\n", get(&sb->db_failbacks));
 	head(t, "stockd_db_statement_duration_seconds", "histogram", "Round trip of one prepared statement.");
 	unsigned long long cum = 0;

@@ -36,6 +36,11 @@ typedef struct {
 	_Atomic int64_t started_ms;       /* wall clock, when the worker started */
 	_Atomic int64_t request_start_ms; /* monotonic; 0 when idle */
 	_Atomic uint64_t requests;
+	/* Its database node (db_node) and the failback epoch it has followed,
+	 * as of its last request: the sweeper moves workers that are on a later
+	 * node than its own (sweeper.c). */
+	_Atomic int32_t db_node;
+	_Atomic uint64_t failback_seen;
 } sb_worker;
 
 typedef struct {

@@ -64,6 +64,7 @@ static pid_t spawn(master *m, int slot, child_kind kind)
 		atomic_store(&w->state, WORKER_STARTING);
 		atomic_store(&w->request_start_ms, 0);
 		atomic_store(&w->generation, m->generation);
+		atomic_store(&w->db_node, -1); /* not connected yet */
 	}
 	pid_t master_pid = getpid();
 	pid_t pid = fork();

@@ -152,24 +152,46 @@ static void *audit_loop(void *arg)
  * (1 s) each time; the workers never pay it. */
 #define FAILBACK_PROBE_MS 5000
 
+/* A worker on a later node of DB_HOST than `node` that has followed
+ * every failback so far: it will not move unless the epoch moves. */
+static bool worker_behind(scoreboard *sb, int node)
+{
+	uint64_t epoch = atomic_load(&sb->db_failbacks);
+	for (int i = 0; i < SB_MAX_WORKERS; i++) {
+		sb_worker *w = &sb->workers[i];
+		if (atomic_load(&w->state) != WORKER_EMPTY && atomic_load(&w->db_node) > node &&
+		    atomic_load(&w->failback_seen) == epoch)
+			return true;
+	}
+	return false;
+}
+
 /* Failback (store/db.h): without it an app host stays on the node it
  * failed over to while one restarted since takes the first node: two
  * writers on one hot row, each other's certification failures. The
  * probes fall on the same wall-clock multiples of FAILBACK_PROBE_MS on
  * every app host (their clocks are synced, docs/scaling.md), so all of
  * them move back at once and the two-writer moment is a request long, not
- * up to the probe period. Called every 50 ms. */
+ * up to the probe period. The sweeper itself may already be on the earlier
+ * node (it started, or lost its connection, after that node came back):
+ * then workers still on a later one are moved all the same. Called every
+ * 50 ms. */
 static void probe_failback(db *d, scoreboard *sb, int64_t *next_ms)
 {
 	int64_t now = clock_now_ms();
-	if (db_node(d) <= 0 || now < *next_ms)
+	int node = db_node(d);
+	if (node < 0 || now < *next_ms)
 		return;
 	*next_ms = (now / FAILBACK_PROBE_MS + 1) * FAILBACK_PROBE_MS;
-	if (db_probe_earlier(d) != DB_OK)
-		return;
-	atomic_fetch_add(&sb->db_failbacks, 1);
-	log_warn("database: an earlier node of DB_HOST is usable again; the app host moves back to it");
-	db_disconnect(d); /* and the lock with it: this round takes both again */
+	if (node > 0 && db_probe_earlier(d) == DB_OK) {
+		atomic_fetch_add(&sb->db_failbacks, 1);
+		log_warn("database: an earlier node of DB_HOST is usable again; the app host moves back to it");
+		db_disconnect(d); /* and the lock with it: this round takes both again */
+	} else if (worker_behind(sb, node)) {
+		atomic_fetch_add(&sb->db_failbacks, 1);
+		log_warn("database: workers are on a later node of DB_HOST than node %d, the sweeper's; they move back",
+			 node + 1);
+	}
 }
 
 /* The node's view of its cluster into the scoreboard, for /metrics and

@@ -240,6 +240,8 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 	int status = WORKER_EXIT_STOP;
 	uint64_t served = 0;
 	for (;;) {
+		atomic_store(&me->db_node, db_node(d));
+		atomic_store(&me->failback_seen, db_failback_seen(d));
 		atomic_store(&me->request_start_ms, 0);
 		atomic_store(&me->state, WORKER_IDLE);
 		wait_result w = fr.ipcFd >= 0 ? wait_kept_connection(&fr, &waiting)

@@ -176,6 +176,8 @@ void db_follow_failback(db *d, const _Atomic uint64_t *epoch)
 
 int db_node(const db *d) { return d->conn != NULL ? d->node : -1; }
 
+uint64_t db_failback_seen(const db *d) { return d->failback_seen; }
+
 int db_probe_earlier(db *d)
 {
 	if (d->conn == NULL || d->node == 0)

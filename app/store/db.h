@@ -80,6 +80,8 @@ int db_node(const db *d);
  * connects to the first usable node. The sweeper moves the epoch
  * (db_probe_earlier), so the workers never wait on a dead node's connect. */
 void db_follow_failback(db *d, const _Atomic uint64_t *epoch);
+/* The epoch this connection has followed so far. */
+uint64_t db_failback_seen(const db *d);
 /* On a later node: is an earlier node of DB_HOST usable (it accepts a
  * connection and is ready)? DB_OK if so; DB_ERR_GONE if not; DB_ERR_OTHER
  * when not connected or on the first node. Costs up to a second a dead

@@ -11,6 +11,7 @@ primary component, certification conflicts) is tested on real Galera nodes by
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -18,7 +19,7 @@ import time
 
 from extra_master import STOCKD_BIN, ExtraMaster
 from lib import (STACK_DIR, STOCKD_CONF, StockdTest, add, db, get, make_product, metric, metrics, new_cart, ok,
-                 wait_until)
+                 wait_until, wchan)
 
 
 def stack_db_port():
@@ -135,6 +136,43 @@ class DbNodes(StockdTest):
         # The sweeper dropped its connection with the probe and connects again, in order, at its next
         # round (SWEEP_INTERVAL, 500 ms here), which a fast request can beat: wait for that round.
         wait_until(lambda: fwd.open >= 2, 10, 0.1, "the sweeper's and the worker's connections on the first node")
+        self.assertEqual(failbacks(m), 1, "moved back once")
+
+    def test_a_sweeper_already_on_the_first_node_moves_the_workers_back(self):
+        """A sweeper that starts (or connects again) after the first node is back takes that node at once, so
+        its probe has nothing to find: the workers still on the later node move back all the same."""
+        p = make_product(stock=5)["id"]
+        holder, first = closed_port()
+        port = stack_db_port()
+        m = ExtraMaster("failback_sweeper", {"DB_SOCKET": "", "DB_HOST": "127.0.0.1:%d, 127.0.0.1:%d" % (first, port)})
+        self.addCleanup(m.stop)
+        self.assertEqual(m.ask("GET", "/api/products/%d" % p)[0], 200)  # the worker, on node 2
+        # the sweeper: the child asleep between its rounds (a worker waits for connections, never sleeps)
+        def asleep():
+            kids = subprocess.run(["pgrep", "-P", str(m.proc.pid)], capture_output=True, text=True).stdout.split()
+            return [int(k) for k in kids if "nanosleep" in wchan(int(k))]
+        sweeper = wait_until(asleep, 10, 0.02, "the sweeper asleep between rounds")
+        self.assertEqual(len(sweeper), 1, sweeper)
+        # Between two probe moments (wall-clock multiples of 5 s), so the old sweeper cannot probe first:
+        # the first node comes back and the sweeper dies; the master starts another, which takes node 1.
+        wait_until(lambda: 0.2 < time.time() % 5 < 2.5, 6, 0.02, "a moment between two probes")
+        holder.close()
+        fwd = Forwarder(first, port)
+        self.addCleanup(fwd.close)
+        os.kill(sweeper[0], signal.SIGKILL)
+        wait_until(lambda: fwd.open >= 1, 20, 0.1, "the new sweeper connected to the first node")
+        wait_until(lambda: failbacks(m) >= 1, 15, 0.2, "the sweeper moving the workers back (every 5 s)")
+        self.assertRegex(m.log_text(), r"database: workers are on a later node of DB_HOST than node 1, the "
+                                       r"sweeper's; they move back")
+        self.assertNotIn("an earlier node of DB_HOST is usable again; the app host moves back", m.log_text())
+        status, body = m.ask("GET", "/api/products/%d" % p)
+        self.assertEqual(status, 200, body)
+        self.assertRegex(m.log_text(), r"\] req=[0-9a-f]{32} database: an earlier node of DB_HOST is usable again; "
+                                       r"leaving node 2 of the list")
+        wait_until(lambda: fwd.open >= 2, 10, 0.1, "the sweeper's and the worker's connections on the first node")
+        # the next probe moment finds every worker where the sweeper is: nothing moves again
+        t = time.time()
+        time.sleep(5 - t % 5 + 0.5)
         self.assertEqual(failbacks(m), 1, "moved back once")
 
     def test_a_read_whose_connection_is_lost_runs_again_on_a_new_one(self):

@@ -17,7 +17,8 @@ from collections import Counter
 
 from lib import (wchan, HEX32, MAX_ID, STACK_DIR, TS_RE, StockdTest, add, api_error, checkout, conf, db, db_int,
                  db_lock_product, expire_holds, get, make_product, metric, metrics, new_cart, ok, post,
-                 refuse_answers, release, reserve, run_threads, stack, wait_until, worker_pids)
+                 refuse_answers, release, reserve, run_threads, stack, sweeper_pid, sweeper_replaced, wait_until,
+                 worker_pids)
 
 _LABELS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 COUNTER_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
@@ -85,18 +86,6 @@ def wait_sweeps(n, timeout=30):
     """Wait until n more sweeps have completed (SWEEP_INTERVAL is 500 ms in the test stack)."""
     target = sweeps() + n
     wait_until(lambda: sweeps() >= target, timeout, 0.1, "%d more sweeps" % n)
-
-
-def sweeps_settled(quiet):
-    """A predicate: true once stockd_sweeps_total has not moved for `quiet` seconds."""
-    state = {"value": None, "since": time.monotonic()}
-
-    def check():
-        v = sweeps()
-        if v != state["value"]:
-            state["value"], state["since"] = v, time.monotonic()
-        return time.monotonic() - state["since"] >= quiet
-    return check
 
 
 def live_hold_units():
@@ -338,8 +327,9 @@ class Metrics(StockdTest):
 
         # lazily: with the sweep out of the way, the next transaction on the product reclaims the
         # expired hold, counted under that request's mode
+        old = wait_until(sweeper_pid, 10, 0.05, "the sweeper")
         with conf(SWEEP_INTERVAL=600000):
-            wait_until(sweeps_settled(1.5), 30, 0.1, "the old sweeper gone and the new one's first round done")
+            sweeper_replaced(old)
             ok(add(cid, p, 2, dec=True, mode="stock"))
             expire_holds(cid, p)
             other = new_cart(mode="stock")
