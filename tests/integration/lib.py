@@ -542,23 +542,22 @@ def sighup_and_wait(timeout=20):
         timeout, gen, {k: v for k, v in (last or {}).items() if "generation" in k or "reload" in k}))
 
 
-def sweeper_pid():
-    """The master's one child that /status does not list as a worker: the sweeper. None while an old
-    sweeper is still exiting beside its successor, or while none runs."""
-    listed = {p["pid"] for p in ok(get("/status?full"))["processes"]}
-    kids = [p for p in worker_pids() if p not in listed]
+def sweeper_asleep(master=None):
+    """The sweeper of `master` (default: the stack's) while it sleeps between two rounds: the one child
+    whose main thread is in nanosleep (a worker waits for connections and never sleeps). None otherwise."""
+    r = subprocess.run(["pgrep", "-P", str(master or app_pid())], capture_output=True, text=True)
+    kids = [int(k) for k in r.stdout.split() if "nanosleep" in wchan(int(k))]
     return kids[0] if len(kids) == 1 else None
 
 
 def sweeper_replaced(old, timeout=30):
     """After a reload that changes the sweeper's settings. The reload is done once the workers are replaced
     (sighup_and_wait); the sweeper is replaced after them, and a new sweeper's first round runs as it starts.
-    Waits until a sweeper other than `old` runs and sleeps between rounds (its main thread sleeps nowhere
-    else), so that round is over; returns its pid."""
-    def asleep():
-        p = sweeper_pid()
-        return p if p is not None and p != old and "nanosleep" in wchan(p) else None
-    return wait_until(asleep, timeout, 0.05, "a new sweeper past its first round (the old one was %s)" % old)
+    Waits until a sweeper other than `old` sleeps between rounds, so that round is over; returns its pid."""
+    def new_one():
+        p = sweeper_asleep()
+        return p if p not in (None, old) else None
+    return wait_until(new_one, timeout, 0.05, "a new sweeper past its first round (the old one was %s)" % old)
 
 
 def reload_app(conf_changes):

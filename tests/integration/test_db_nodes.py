@@ -19,7 +19,7 @@ import time
 
 from extra_master import STOCKD_BIN, ExtraMaster
 from lib import (STACK_DIR, STOCKD_CONF, StockdTest, add, db, get, make_product, metric, metrics, new_cart, ok,
-                 wait_until, wchan)
+                 sweeper_asleep, wait_until)
 
 
 def stack_db_port():
@@ -147,19 +147,14 @@ class DbNodes(StockdTest):
         m = ExtraMaster("failback_sweeper", {"DB_SOCKET": "", "DB_HOST": "127.0.0.1:%d, 127.0.0.1:%d" % (first, port)})
         self.addCleanup(m.stop)
         self.assertEqual(m.ask("GET", "/api/products/%d" % p)[0], 200)  # the worker, on node 2
-        # the sweeper: the child asleep between its rounds (a worker waits for connections, never sleeps)
-        def asleep():
-            kids = subprocess.run(["pgrep", "-P", str(m.proc.pid)], capture_output=True, text=True).stdout.split()
-            return [int(k) for k in kids if "nanosleep" in wchan(int(k))]
-        sweeper = wait_until(asleep, 10, 0.02, "the sweeper asleep between rounds")
-        self.assertEqual(len(sweeper), 1, sweeper)
+        sweeper = wait_until(lambda: sweeper_asleep(m.proc.pid), 10, 0.02, "the sweeper asleep between rounds")
         # Between two probe moments (wall-clock multiples of 5 s), so the old sweeper cannot probe first:
         # the first node comes back and the sweeper dies; the master starts another, which takes node 1.
         wait_until(lambda: 0.2 < time.time() % 5 < 2.5, 6, 0.02, "a moment between two probes")
         holder.close()
         fwd = Forwarder(first, port)
         self.addCleanup(fwd.close)
-        os.kill(sweeper[0], signal.SIGKILL)
+        os.kill(sweeper, signal.SIGKILL)
         wait_until(lambda: fwd.open >= 1, 20, 0.1, "the new sweeper connected to the first node")
         wait_until(lambda: failbacks(m) >= 1, 15, 0.2, "the sweeper moving the workers back (every 5 s)")
         self.assertRegex(m.log_text(), r"database: workers are on a later node of DB_HOST than node 1, the "

@@ -5,7 +5,7 @@ import uuid
 
 from lib import (DbSession, StockdTest, add, admin_stock, api_error, cart, checkout, conf, db, db_int, db_trigger, expire_holds,
                  get, hold_qty, item, make_product, metric, metrics, new_cart, now_ms, ok, product, reserve,
-                 sweeper_pid, sweeper_replaced, ts_ms, wait_until, warned)
+                 sweeper_asleep, sweeper_replaced, ts_ms, wait_until, warned)
 
 SWEEP_MS = 500
 TIMEOUT_MS = 1500
@@ -173,7 +173,7 @@ class B_LazyReclaim(StockdTest):
 
     @classmethod
     def setUpClass(cls):
-        old = wait_until(sweeper_pid, 10, 0.05, "the sweeper")
+        old = wait_until(sweeper_asleep, 10, 0.05, "the sweeper")
         cls._conf = conf(SWEEP_INTERVAL=600000)
         cls._conf.__enter__()
         # the old sweeper's last rounds and the new one's first, which it runs at once, are over

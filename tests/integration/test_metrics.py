@@ -17,7 +17,7 @@ from collections import Counter
 
 from lib import (wchan, HEX32, MAX_ID, STACK_DIR, TS_RE, StockdTest, add, api_error, checkout, conf, db, db_int,
                  db_lock_product, expire_holds, get, make_product, metric, metrics, new_cart, ok, post,
-                 refuse_answers, release, reserve, run_threads, stack, sweeper_pid, sweeper_replaced, wait_until,
+                 refuse_answers, release, reserve, run_threads, stack, sweeper_asleep, sweeper_replaced, wait_until,
                  worker_pids)
 
 _LABELS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -327,7 +327,7 @@ class Metrics(StockdTest):
 
         # lazily: with the sweep out of the way, the next transaction on the product reclaims the
         # expired hold, counted under that request's mode
-        old = wait_until(sweeper_pid, 10, 0.05, "the sweeper")
+        old = wait_until(sweeper_asleep, 10, 0.05, "the sweeper")
         with conf(SWEEP_INTERVAL=600000):
             sweeper_replaced(old)
             ok(add(cid, p, 2, dec=True, mode="stock"))
