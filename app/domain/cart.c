@@ -28,12 +28,6 @@ static const char SQL_CART_VIEW[] =
 	" ) x ON 1 = 1"
 	" WHERE c.id = ?";
 
-/* The line remembers the mode it was last changed in: abandoned carts are
- * counted per mode, so the canary's two groups compare. */
-static const char SQL_LINE_ADD[] =
-	"INSERT INTO cart_items (cart_id, product_id, quantity, mode) VALUES (?, ?, ?, ?)"
-	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), mode = VALUES(mode)";
-
 static const char SQL_LINE_SET[] =
 	"UPDATE cart_items SET quantity = ?, mode = ? WHERE cart_id = ? AND product_id = ?";
 
@@ -197,25 +191,23 @@ static int add_body(db *d, void *arg)
 		rc = product_refusal(d, op->product_id, DOM_OK);
 	if (rc != DB_OK)
 		return rc;
-	size_t n = strlen(op->cart_id);
 	const char *mode = mode_name(op->mode);
-	db_param line[] = { P_STR(op->cart_id, n), P_I64(op->product_id), P_I64(op->quantity),
-			    P_STR(mode, strlen(mode)) };
-	rc = db_exec(d, SQL_LINE_ADD, line, 4, NULL);
-	if (rc != DB_OK)
+	if (!hold) {
+		rc = line_add(d, op->cart_id, op->product_id, op->quantity, mode);
+		if (rc == DB_OK)
+			cart_view_set_line(op->out, op->product_id, cart.line + op->quantity);
 		return rc;
-	cart_view_set_line(op->out, op->product_id, cart.line + op->quantity);
-	if (!hold)
-		return DB_OK;
+	}
 
-	/* The product lock comes last and the transaction commits right after:
-	 * a hot product's throughput is 1 / (time its row lock is held). */
+	/* The line, then the product lock, and the transaction commits right
+	 * after: a hot product's throughput is 1 / (time its row lock is held). */
 	hold_change h;
-	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, now, &h);
+	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, mode, now, &h);
 	op->ev.expired += h.expired;
 	op->why->available = h.available;
 	if (rc != DB_OK)
 		return rc;
+	cart_view_set_line(op->out, op->product_id, cart.line + op->quantity);
 	cart_view_set_hold(op->out, op->product_id, h.reserved, h.reserved_until);
 	op->ev.held += h.changed;
 	return DB_OK;

@@ -45,26 +45,15 @@ static const char SQL_EXPIRED_HOLDS[] =
 static const char SQL_DELETE_EXPIRED[] =
 	"DELETE FROM stock_holds WHERE product_id = ? AND expires_at_ms <= ?";
 
-/* The hold's fast path: the row lock and the write in one statement, the
- * lean path's conditional UPDATE. It matches only while nothing of the
- * product's can have expired (next_expiry_ms > now: every hold of it is
- * live, none to reclaim) and the units are free; otherwise nothing is
- * written and the caller takes the full path (lock_product). The check of
- * the free units also leaves what stays available in @stk_available: the
- * WHERE sees the row as it is before the write, under the row lock (InnoDB
- * evaluates it again on the latest version once the lock is granted), and
- * SQL_HOLD_ADD answers it instead of reading the row again. */
-static const char SQL_RESERVE_IF_FREE[] =
-	"UPDATE products SET reserved_stock = reserved_stock + ?, next_expiry_ms = LEAST(next_expiry_ms, ?)"
-	" WHERE id = ? AND next_expiry_ms > ? AND (@stk_available := stock - reserved_stock - ?) >= 0";
+/* The hold's fast path, sql/0007: the line (for an add), the product's
+ * conditional UPDATE and the hold in one round trip. */
+static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v1(?, ?, ?, ?, ?, ?)";
 
-/* Add to the cart's hold, answering with its new size and the product's
- * available units, as SQL_RESERVE_IF_FREE left them just before in this
- * transaction (hold_add runs only after it matched). */
-static const char SQL_HOLD_ADD[] =
-	"INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) VALUES (?, ?, ?, ?)"
-	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), expires_at_ms = VALUES(expires_at_ms)"
-	" RETURNING quantity, @stk_available";
+/* The line remembers the mode it was last changed in: abandoned carts are
+ * counted per mode, so the canary's two groups compare. */
+static const char SQL_LINE_ADD[] =
+	"INSERT INTO cart_items (cart_id, product_id, quantity, mode) VALUES (?, ?, ?, ?)"
+	" ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), mode = VALUES(mode)";
 
 static const char SQL_PRODUCT_UPDATE[] =
 	"UPDATE products SET stock = stock + ?, reserved_stock = reserved_stock + ?, next_expiry_ms = ?"
@@ -183,33 +172,33 @@ int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reser
 	return DB_OK;
 }
 
-int product_reserve_if_free(db *d, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
-			    bool *done)
+int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
+		 const char *line_mode, bool *done, int64_t *held, int64_t *available)
 {
-	db_param p[] = { P_I64(quantity), P_I64(until_ms), P_I64(product_id), P_I64(now_ms), P_I64(quantity) };
+	db_param p[] = { P_STR(cart_id, strlen(cart_id)), P_I64(product_id), P_I64(quantity), P_I64(until_ms),
+			 P_I64(now_ms), line_mode != NULL ? P_STR(line_mode, strlen(line_mode)) : P_NULL() };
 	db_rows r;
-	int rc = db_exec(d, SQL_RESERVE_IF_FREE, p, 5, &r);
-	*done = rc == DB_OK && r.affected == 1;
-	db_rows_free(&r);
-	return rc;
-}
-
-int hold_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t *held,
-	     int64_t *available)
-{
-	db_param p[] = { P_STR(cart_id, strlen(cart_id)), P_I64(product_id), P_I64(quantity), P_I64(until_ms) };
-	db_rows r;
-	int rc = db_exec(d, SQL_HOLD_ADD, p, 4, &r);
+	int rc = db_exec(d, SQL_HOLD_IF_FREE, p, 6, &r);
 	if (rc != DB_OK)
 		return rc;
 	if (r.nrows != 1 || r.ncols != 2) {
 		db_rows_free(&r);
 		return DB_ERR_OTHER;
 	}
-	*held = db_at(&r, 0, 0)->i;
-	*available = db_at(&r, 0, 1)->i;
+	*done = !db_at(&r, 0, 0)->is_null;
+	if (*done) {
+		*held = db_at(&r, 0, 0)->i;
+		*available = db_at(&r, 0, 1)->i;
+	}
 	db_rows_free(&r);
 	return DB_OK;
+}
+
+int line_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, const char *mode)
+{
+	db_param p[] = { P_STR(cart_id, strlen(cart_id)), P_I64(product_id), P_I64(quantity),
+			 P_STR(mode, strlen(mode)) };
+	return db_exec(d, SQL_LINE_ADD, p, 4, NULL);
 }
 
 static int by_product(const void *a, const void *b)

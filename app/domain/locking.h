@@ -62,20 +62,20 @@ typedef struct {
 int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out,
 	      cart_view *view);
 
-/* The hold's fast path, one statement: reserved_stock += quantity and the
- * expiry bound lowered to until_ms, if the product exists, none of its
- * holds can have expired by now_ms and quantity units are free (*done);
- * else nothing changes and the caller goes through lock_product(). */
-int product_reserve_if_free(db *d, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
-			    bool *done);
+/* The hold's fast path, one round trip (sql/0007, stockd_hold_v1): with
+ * line_mode set, the cart's line += quantity first (written whatever
+ * follows); then, if the product exists, none of its holds can have expired
+ * by now_ms and quantity units are free (*done): reserved_stock +=
+ * quantity, the expiry bound lowered to until_ms, and the cart's hold +=
+ * quantity expiring at until_ms, with *held its new size and *available
+ * the product's free units after it. Otherwise the product is not touched
+ * and the caller goes through lock_product(). */
+int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
+		 const char *line_mode, bool *done, int64_t *held, int64_t *available);
 
-/* The cart's hold on the product += quantity, expiring at until_ms; *held
- * is the hold's new size and *available the product's free units after
- * the product_reserve_if_free() that must have matched just before it in
- * this transaction (it leaves them in the session). Does not touch
- * products. */
-int hold_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t *held,
-	     int64_t *available);
+/* The cart's line on the product += quantity (created if need be), marked
+ * with the mode ("stock" or "legacy") it was changed in. */
+int line_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, const char *mode);
 
 /* Non-locking existence check, for ordering errors (404 before 409). */
 int product_exists(db *d, int64_t product_id, int *exists);

@@ -413,6 +413,26 @@ done:
 	return rc;
 }
 
+/* A CALL answers its result sets and then its own status: the connection
+ * takes no other command until all of them are read. Only the first
+ * result set is kept (fetch_all); what follows is read and dropped. */
+static int drain_results(db *d, MYSQL_STMT *s)
+{
+	while (mysql_stmt_more_results(s)) {
+		int n = mysql_stmt_next_result(s);
+		if (n > 0)
+			return classify(d, mysql_stmt_errno(s), mysql_stmt_error(s));
+		if (n < 0)
+			break;
+		if (mysql_stmt_field_count(s) > 0) {
+			if (mysql_stmt_store_result(s) != 0)
+				return classify(d, mysql_stmt_errno(s), mysql_stmt_error(s));
+			mysql_stmt_free_result(s);
+		}
+	}
+	return DB_OK;
+}
+
 static int exec_once(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows);
 
 static int64_t now_us(void)
@@ -514,6 +534,9 @@ static int exec_once(db *d, const char *sql, const db_param *params, size_t npar
 	rows->affected = mysql_stmt_affected_rows(s);
 	rows->insert_id = mysql_stmt_insert_id(s);
 	rc = fetch_all(d, s, rows);
+	int drained = drain_results(d, s);
+	if (rc == DB_OK)
+		rc = drained;
 	if (rc != DB_OK || rows == &scratch)
 		db_rows_free(rows);
 	return rc;

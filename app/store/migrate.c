@@ -254,8 +254,9 @@ static long ms_since(const struct timespec *t0)
 
 static size_t count_statements(const step *s)
 {
-	size_t pos = 0, a, b, n = 0;
-	while (mig_next_statement(s->sql, s->len, &pos, &a, &b))
+	mig_cursor cur = MIG_CURSOR_INIT;
+	size_t a, b, n = 0;
+	while (mig_next_statement(s->sql, s->len, &cur, &a, &b))
 		n++;
 	return n;
 }
@@ -268,8 +269,9 @@ static int apply_step(MYSQL *m, const step *s)
 {
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	size_t total = count_statements(s), pos = 0, a, b, k = 0;
-	while (mig_next_statement(s->sql, s->len, &pos, &a, &b)) {
+	mig_cursor cur = MIG_CURSOR_INIT;
+	size_t total = count_statements(s), a, b, k = 0;
+	while (mig_next_statement(s->sql, s->len, &cur, &a, &b)) {
 		k++;
 		if (run_one(m, s->sql + a, b - a) != 0) {
 			char what[100], done[64];
@@ -479,8 +481,9 @@ static int baseline(MYSQL *m, const step *first, const int *applied, size_t n_ap
 	}
 	if (run_on_db(m, "USE ", q_scratch) != 0)
 		goto fail;
-	size_t pos = 0, a, b;
-	while (mig_next_statement(first->sql, first->len, &pos, &a, &b))
+	mig_cursor cur = MIG_CURSOR_INIT;
+	size_t a, b;
+	while (mig_next_statement(first->sql, first->len, &cur, &a, &b))
 		if (run_one(m, first->sql + a, b - a) != 0)
 			goto fail;
 	if (run_on_db(m, "USE ", q_db) != 0 || fetch_columns(m, scratch, scratch, &want, &n_want) != 0 ||
@@ -529,9 +532,10 @@ done:
  * present is an earlier run of 0001 that stopped halfway: it goes on. */
 static int refuse_unrecorded_legacy(MYSQL *m, const step *s)
 {
-	size_t pos = 0, a, b, n = 0, present = 0;
+	mig_cursor cur = MIG_CURSOR_INIT;
+	size_t a, b, n = 0, present = 0;
 	char table[128], names[600] = "";
-	while (mig_next_statement(s->sql, s->len, &pos, &a, &b)) {
+	while (mig_next_statement(s->sql, s->len, &cur, &a, &b)) {
 		if (!mig_created_table(s->sql + a, b - a, table, sizeof table))
 			continue;
 		bool yes = false;

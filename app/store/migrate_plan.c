@@ -1,9 +1,9 @@
 #include "store/migrate_plan.h"
 
 #include <ctype.h>
-#include <strings.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/migrate.h"
 
@@ -100,21 +100,58 @@ static size_t skip_blank(const char *t, size_t len, size_t i)
 	}
 }
 
-bool mig_next_statement(const char *text, size_t len, size_t *pos, size_t *start, size_t *end)
+static bool at_delim(const char *t, size_t len, size_t i, const char *delim)
+{
+	size_t n = strlen(delim);
+	return i + n <= len && memcmp(t + i, delim, n) == 0;
+}
+
+/* A `DELIMITER x` line at i: the new delimiter into cur and the offset past
+ * the line, or 0 when there is none (a malformed one is left to the server
+ * as a statement, which refuses it). */
+static size_t delimiter_line(const char *t, size_t len, size_t i, mig_cursor *cur)
+{
+	static const char kw[] = "DELIMITER";
+	size_t k = sizeof kw - 1;
+	if (i + k >= len || strncasecmp(t + i, kw, k) != 0 || (t[i + k] != ' ' && t[i + k] != '\t'))
+		return 0;
+	size_t a = i + k;
+	while (a < len && (t[a] == ' ' || t[a] == '\t'))
+		a++;
+	size_t b = a;
+	while (b < len && !isspace((unsigned char)t[b]))
+		b++;
+	size_t e = b;
+	while (e < len && (t[e] == ' ' || t[e] == '\t' || t[e] == '\r'))
+		e++;
+	if (b == a || b - a >= sizeof cur->delim || (e < len && t[e] != '\n'))
+		return 0;
+	memcpy(cur->delim, t + a, b - a);
+	cur->delim[b - a] = '\0';
+	return e < len ? e + 1 : len;
+}
+
+bool mig_next_statement(const char *text, size_t len, mig_cursor *cur, size_t *start, size_t *end)
 {
 	for (;;) {
-		size_t i = skip_blank(text, len, *pos);
+		size_t i = skip_blank(text, len, cur->pos);
 		if (i >= len) {
-			*pos = len;
+			cur->pos = len;
 			return false;
 		}
-		if (text[i] == ';') { /* an empty statement */
-			*pos = i + 1;
+		size_t dl = strlen(cur->delim);
+		if (at_delim(text, len, i, cur->delim)) { /* an empty statement */
+			cur->pos = i + dl;
+			continue;
+		}
+		size_t past = delimiter_line(text, len, i, cur);
+		if (past > 0) {
+			cur->pos = past;
 			continue;
 		}
 		*start = i;
 		size_t last = i; /* one past the last byte that is not blank or comment */
-		while (i < len && text[i] != ';') {
+		while (i < len && !at_delim(text, len, i, cur->delim)) {
 			size_t j = skip_comment(text, len, i);
 			if (j != i) {
 				i = j;
@@ -137,7 +174,7 @@ bool mig_next_statement(const char *text, size_t len, size_t *pos, size_t *start
 			i++;
 		}
 		*end = last;
-		*pos = i < len ? i + 1 : len;
+		cur->pos = i < len ? i + dl : len;
 		return true;
 	}
 }

@@ -26,15 +26,25 @@ int mig_file_version(const char *name);
 enum mig_kind mig_file_kind(const char *text, size_t len);
 const char *mig_kind_name(enum mig_kind k);
 
-/* The next statement of text at or after *pos: [*start, *end) holds it
- * without the ';' and without leading blanks and comments. Splits on ';'
- * outside quotes ('', "", ``) and comments (-- , #, slash-star; an
- * executable slash-star-bang comment is statement text, and a ';' inside
- * one ends the statement, so migrations keep them out); a
- * compound statement (BEGIN ... END with inner ';') is not supported, and
- * migrations have none. Returns false when only blanks and comments are
- * left. */
-bool mig_next_statement(const char *text, size_t len, size_t *pos, size_t *start, size_t *end);
+/* Where the splitter is in a file: the offset of what is left, and the
+ * statement delimiter, ";" until a `DELIMITER` line changes it (as in the
+ * mariadb client, so a file with a stored procedure runs there as it is). */
+typedef struct {
+	size_t pos;
+	char delim[8];
+} mig_cursor;
+#define MIG_CURSOR_INIT { 0, ";" }
+
+/* The next statement of text from cur: [*start, *end) holds it without its
+ * delimiter and without leading blanks and comments. Splits on the
+ * delimiter outside quotes ('', "", ``) and comments (-- , #, slash-star;
+ * an executable slash-star-bang comment is statement text, and a delimiter
+ * inside one ends the statement, so migrations keep them out). A line
+ * `DELIMITER x` (x: 1 to 7 bytes, no blank) is no statement: it makes x the
+ * delimiter from there on, so that a compound statement (a procedure's
+ * BEGIN ... END with inner ';') is one statement. Returns false when only
+ * blanks and comments are left. */
+bool mig_next_statement(const char *text, size_t len, mig_cursor *cur, size_t *start, size_t *end);
 
 /* The statement on one line for a report: blanks and comments collapsed to
  * one space, cut to cap-1 bytes with "..." when longer. */

@@ -55,8 +55,9 @@ static void file_kind(void **state)
 /* The statements of text, each as its own string, into out[]; their count. */
 static size_t split(const char *text, char out[][200], size_t cap)
 {
-	size_t pos = 0, a, b, n = 0, len = strlen(text);
-	while (n < cap && mig_next_statement(text, len, &pos, &a, &b)) {
+	mig_cursor cur = MIG_CURSOR_INIT;
+	size_t a, b, n = 0, len = strlen(text);
+	while (n < cap && mig_next_statement(text, len, &cur, &a, &b)) {
 		snprintf(out[n], 200, "%.*s", (int)(b - a), text + a);
 		n++;
 	}
@@ -80,6 +81,23 @@ static void statements(void **state)
 	assert_int_equal(split("SELECT 1 -- x; y\n, 2; /* ; */ SELECT 3 # ;\n", s, 8), 2);
 	assert_string_equal(s[0], "SELECT 1 -- x; y\n, 2");
 	assert_string_equal(s[1], "SELECT 3");
+	/* DELIMITER lines, as in the mariadb client: a procedure's body is one
+	 * statement, and ';' is back after `DELIMITER ;`. */
+	assert_int_equal(split("SELECT 1;\ndelimiter //\nCREATE PROCEDURE p() BEGIN SELECT 2; SELECT 3; END //\n"
+			       "DELIMITER ;\nSELECT 4;", s, 8), 3);
+	assert_string_equal(s[0], "SELECT 1");
+	assert_string_equal(s[1], "CREATE PROCEDURE p() BEGIN SELECT 2; SELECT 3; END");
+	assert_string_equal(s[2], "SELECT 4");
+	/* The delimiter inside quotes does not end the statement either. */
+	assert_int_equal(split("DELIMITER $$\nSELECT '$$'; SELECT 5$$", s, 8), 1);
+	assert_string_equal(s[0], "SELECT '$$'; SELECT 5");
+	/* Not a DELIMITER line (no delimiter, one too long, text after it, a
+	 * longer word): statement text, left to the server to refuse. */
+	assert_int_equal(split("DELIMITER \nSELECT 6;", s, 8), 1);
+	assert_string_equal(s[0], "DELIMITER \nSELECT 6");
+	assert_int_equal(split("DELIMITER 12345678\nSELECT 7;", s, 8), 1);
+	assert_int_equal(split("DELIMITER // x\nSELECT 8;", s, 8), 1);
+	assert_int_equal(split("DELIMITERS //\nSELECT 9;", s, 8), 1);
 	assert_int_equal(split("SELECT 'it''s; fine', 'a\\';b'; SELECT 4", s, 8), 2);
 	assert_string_equal(s[0], "SELECT 'it''s; fine', 'a\\';b'");
 	/* "--" without a blank after it is minus minus, not a comment. */
