@@ -2,7 +2,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/access_log.h"
 #include "core/clock.h"
@@ -73,33 +72,27 @@ static const char *cart_of(const api_ctx *c)
 
 static void access_line(const api_ctx *c, double ms)
 {
-	char ts[25], hash[17] = "";
+	if (!access_log_on())
+		return;
+	char ts[25], hash[17] = "", line[1024];
 	clock_format_ms(clock_now_ms(), ts);
 	const char *cart = cart_of(c);
 	if (cart != NULL)
 		account_cart_hash(cart, hash);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "time", json_object_new_string(ts));
-	json_object_object_add(o, "request_id", json_object_new_string(c->req->request_id));
-	json_object_object_add(o, "method", json_object_new_string(c->req->method));
-	json_object_object_add(o, "route", json_object_new_string(route_name(c->route.id)));
-	json_object_object_add(o, "status", json_object_new_int(c->resp->status));
-	json_object_object_add(o, "duration_ms", json_object_new_double(ms));
-	json_object_object_add(o, "mode", json_object_new_string(c->mode == MODE_STOCK ? "stock" : "legacy"));
-	json_object_object_add(o, "cart", hash[0] ? json_object_new_string(hash) : NULL);
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(o, "db_retries",
-			       json_object_new_int((int)(c->dom->stats.deadlocks + c->dom->stats.lock_waits)));
-	size_t len;
-	const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-							     &len);
-	char line[1024];
-	if (len + 1 < sizeof line) {
-		memcpy(line, text, len);
-		line[len] = '\n';
-		access_log_write(line, len + 1);
-	}
-	json_object_put(o);
+	access_entry e = {
+		.time = ts,
+		.request_id = c->req->request_id,
+		.method = c->req->method,
+		.route = route_name(c->route.id),
+		.mode = c->mode == MODE_STOCK ? "stock" : "legacy",
+		.cart = hash[0] ? hash : NULL,
+		.status = c->resp->status,
+		.duration_ms = ms,
+		.db_retries = (long)(c->dom->stats.deadlocks + c->dom->stats.lock_waits),
+	};
+	size_t len = access_log_format(&e, line, sizeof line);
+	if (len > 0)
+		access_log_write(line, len);
 }
 
 void account_request(scoreboard *sb, const api_ctx *c, double ms, const db_stats *dbs)
