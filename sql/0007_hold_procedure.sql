@@ -17,7 +17,11 @@
 -- 3. if it matched, the cart's hold += p_quantity, expiring at p_until_ms,
 --    answering the hold's new size and @stk_available; otherwise one row of
 --    two NULLs, and the caller takes the full path (lock, reclaim, say why),
---    with the line of step 1 already written.
+--    with the line of step 1 already written;
+-- 4. if it matched and p_commit is set, COMMIT: the hold was the
+--    transaction's last write, and the product's row lock goes at once
+--    instead of a round trip later. The caller treats a connection lost
+--    during such a CALL as a COMMIT lost in flight: outcome unknown.
 --
 -- SQL SECURITY INVOKER: it runs with the app user's own rights, whoever
 -- applied the migration. A later change of behaviour gets a new name
@@ -34,7 +38,8 @@ CREATE OR REPLACE PROCEDURE stockd_hold_v1(
   IN p_quantity BIGINT,
   IN p_until_ms BIGINT,
   IN p_now_ms BIGINT,
-  IN p_line_mode VARCHAR(6) CHARACTER SET ascii
+  IN p_line_mode VARCHAR(6) CHARACTER SET ascii,
+  IN p_commit BOOLEAN
 )
 MODIFIES SQL DATA
 SQL SECURITY INVOKER
@@ -50,6 +55,9 @@ BEGIN
     INSERT INTO stock_holds (cart_id, product_id, quantity, expires_at_ms) VALUES (p_cart, p_product, p_quantity, p_until_ms)
       ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity), expires_at_ms = VALUES(expires_at_ms)
       RETURNING quantity, @stk_available;
+    IF p_commit THEN
+      COMMIT;
+    END IF;
   ELSE
     SELECT NULL, NULL;
   END IF;

@@ -46,8 +46,8 @@ static const char SQL_DELETE_EXPIRED[] =
 	"DELETE FROM stock_holds WHERE product_id = ? AND expires_at_ms <= ?";
 
 /* The hold's fast path, sql/0007: the line (for an add), the product's
- * conditional UPDATE and the hold in one round trip. */
-static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v1(?, ?, ?, ?, ?, ?)";
+ * conditional UPDATE, the hold and (when asked) the COMMIT in one round trip. */
+static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v1(?, ?, ?, ?, ?, ?, ?)";
 
 /* The line remembers the mode it was last changed in: abandoned carts are
  * counted per mode, so the canary's two groups compare. */
@@ -173,12 +173,21 @@ int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reser
 }
 
 int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
-		 const char *line_mode, bool *done, int64_t *held, int64_t *available)
+		 const char *line_mode, bool last, bool *done, int64_t *held, int64_t *available)
 {
-	db_param p[] = { P_STR(cart_id, strlen(cart_id)), P_I64(product_id), P_I64(quantity), P_I64(until_ms),
-			 P_I64(now_ms), line_mode != NULL ? P_STR(line_mode, strlen(line_mode)) : P_NULL() };
+	bool commit = last && db_body_may_commit(d);
+	db_param p[] = { P_STR(cart_id, strlen(cart_id)),
+			 P_I64(product_id),
+			 P_I64(quantity),
+			 P_I64(until_ms),
+			 P_I64(now_ms),
+			 line_mode != NULL ? P_STR(line_mode, strlen(line_mode)) : P_NULL(),
+			 P_I64(commit) };
 	db_rows r;
-	int rc = db_exec(d, SQL_HOLD_IF_FREE, p, 6, &r);
+	int rc = db_exec(d, SQL_HOLD_IF_FREE, p, 7, &r);
+	/* The procedure may have committed before the connection went. */
+	if (rc == DB_ERR_GONE && commit)
+		return DB_ERR_UNKNOWN;
 	if (rc != DB_OK)
 		return rc;
 	if (r.nrows != 1 || r.ncols != 2) {
@@ -189,6 +198,8 @@ int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantit
 	if (*done) {
 		*held = db_at(&r, 0, 0)->i;
 		*available = db_at(&r, 0, 1)->i;
+		if (commit)
+			db_committed(d);
 	}
 	db_rows_free(&r);
 	return DB_OK;

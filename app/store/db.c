@@ -1,5 +1,6 @@
 #include "store/db.h"
 
+#include <assert.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
@@ -26,6 +27,7 @@ struct db {
 	size_t nstmts;
 	bool broken; /* lost: dropped once the current call has let go of it */
 	bool in_txn; /* between db_begin and db_commit/db_rollback */
+	bool body_may_commit; /* this transaction may end with its body's last statement */
 	bool autocommit_off; /* the session's autocommit is 0 (db_begin) */
 	unsigned last_errno;
 	char last_error[256];
@@ -203,7 +205,23 @@ int db_begin(db *d)
 	int rc = d->autocommit_off ? DB_OK : db_simple(d, "SET autocommit = 0");
 	d->autocommit_off = rc == DB_OK;
 	d->in_txn = rc == DB_OK;
+	d->body_may_commit = false;
 	return rc;
+}
+
+int db_begin_may_commit(db *d)
+{
+	int rc = db_begin(d);
+	d->body_may_commit = rc == DB_OK;
+	return rc;
+}
+
+bool db_body_may_commit(const db *d) { return d->in_txn && d->body_may_commit; }
+
+void db_committed(db *d)
+{
+	assert(d->in_txn && d->body_may_commit);
+	d->in_txn = false;
 }
 
 int db_commit(db *d)

@@ -110,6 +110,15 @@ int db_commit(db *d);
 int db_rollback(db *d);
 bool db_in_txn(const db *d);
 
+/* A transaction's body may end it with its last statement (a procedure that
+ * commits), saving the COMMIT round trip and the time the rows stay locked
+ * waiting for it. txn_run allows it unless the commit is deferred (an
+ * idempotent request stores its answer first); the body tells with
+ * db_committed() that its statement did commit. */
+int db_begin_may_commit(db *d);
+bool db_body_may_commit(const db *d);
+void db_committed(db *d);
+
 /* Statement latency and failures since the last call; zeroes them. */
 typedef struct {
 	uint64_t statements[SB_DB_BUCKETS]; /* by latency bucket */

@@ -47,11 +47,13 @@ int txn_run(db *d, const txn_policy *policy, txn_body body, void *ctx, txn_stats
 	int64_t start = clock_mono_ms();
 	bool reconnected = false;
 	for (long attempt = 0;; attempt++) {
-		int rc = db_begin(d);
+		int rc = policy->defer_commit ? db_begin(d) : db_begin_may_commit(d);
 		if (rc == DB_OK)
 			rc = body(d, ctx);
 		if (rc == DB_OK && policy->defer_commit)
 			return DB_OK;
+		if (rc == DB_OK && !db_in_txn(d))
+			return DB_OK; /* the body's last statement committed (db_committed) */
 		if (rc == DB_OK) {
 			rc = db_commit(d);
 			if (rc == DB_OK)
