@@ -37,10 +37,10 @@ typedef struct {
  * (out->available says how many were free) or a DB_ERR_*. With line_mode
  * set ("stock"), the cart's line += quantity first, in the same round trip
  * as the hold when the fast path applies (an add with decrease_stock).
- * With `last` (nothing follows in the transaction) the fast path may also
+ * It is the last statement of its transaction: the fast path may also
  * commit it (hold_if_free). */
 int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t cart_held, int64_t product_id,
-	      int64_t quantity, const char *line_mode, bool last, int64_t now_ms, hold_change *out);
+	      int64_t quantity, const char *line_mode, int64_t now_ms, hold_change *out);
 
 /* Lock the product and give back up to `quantity` units of the cart's hold
  * (0: all of it), never more than is held; the timeout is kept. */

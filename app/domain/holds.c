@@ -25,7 +25,7 @@ static int reserve_body(db *d, void *arg)
 	if (rc != DB_OK)
 		return rc;
 	hold_change h;
-	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, NULL, true, now, &h);
+	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, NULL, now, &h);
 	op->ev.expired += h.expired;
 	op->why->available = h.available;
 	if (rc != DB_OK)

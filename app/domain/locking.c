@@ -173,9 +173,9 @@ int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reser
 }
 
 int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
-		 const char *line_mode, bool last, bool *done, int64_t *held, int64_t *available)
+		 const char *line_mode, bool *done, int64_t *held, int64_t *available)
 {
-	bool commit = last && db_body_may_commit(d);
+	bool commit = db_body_may_commit(d);
 	db_param p[] = { P_STR(cart_id, strlen(cart_id)),
 			 P_I64(product_id),
 			 P_I64(quantity),

@@ -69,12 +69,13 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
  * quantity, the expiry bound lowered to until_ms, and the cart's hold +=
  * quantity expiring at until_ms, with *held its new size and *available
  * the product's free units after it. Otherwise the product is not touched
- * and the caller goes through lock_product(). With `last` (the caller runs
- * no statement after it in this transaction) and db_body_may_commit(), a
- * hold that is done is also committed (db_committed); a connection lost
- * during such a call is DB_ERR_UNKNOWN, as a COMMIT lost in flight. */
+ * and the caller goes through lock_product(). Once done, the caller runs no
+ * other statement in this transaction: when it may end in its body
+ * (db_body_may_commit), the hold is also committed (db_committed), and a
+ * connection lost during the call is DB_ERR_UNKNOWN, as a COMMIT lost in
+ * flight. */
 int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
-		 const char *line_mode, bool last, bool *done, int64_t *held, int64_t *available);
+		 const char *line_mode, bool *done, int64_t *held, int64_t *available);
 
 /* The cart's line on the product += quantity (created if need be), marked
  * with the mode ("stock" or "legacy") it was changed in. */
