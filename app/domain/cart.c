@@ -202,7 +202,7 @@ static int add_body(db *d, void *arg)
 	/* The line, then the product lock, and the transaction commits right
 	 * after: a hot product's throughput is 1 / (time its row lock is held). */
 	hold_change h;
-	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, mode, now, &h);
+	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, mode, now, true, &h);
 	op->ev.expired += h.expired;
 	op->why->available = h.available;
 	if (rc != DB_OK)

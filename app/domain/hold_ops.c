@@ -30,13 +30,13 @@ int cart_refusal(db *d, const stk_config *cfg, const locked_cart *cart, int64_t 
 }
 
 int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t cart_held, int64_t product_id,
-	      int64_t quantity, const char *line_mode, int64_t now_ms, hold_change *out)
+	      int64_t quantity, const char *line_mode, int64_t now_ms, bool try_fast, hold_change *out)
 {
 	memset(out, 0, sizeof *out);
 	int64_t until = now_ms + cfg->reservation_timeout_ms;
 	/* The fast path: when it matches, every hold of the product is live,
 	 * so the cart's is still the one read under the cart's lock. */
-	if (cart_held + quantity <= cfg->max_hold_per_product) {
+	if (try_fast && cart_held + quantity <= cfg->max_hold_per_product) {
 		bool done;
 		int rc = hold_if_free(d, cart_id, product_id, quantity, until, now_ms, line_mode, &done,
 				      &out->reserved, &out->available);

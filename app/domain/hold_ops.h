@@ -38,9 +38,11 @@ typedef struct {
  * set ("stock"), the cart's line += quantity first, in the same round trip
  * as the hold when the fast path applies (an add with decrease_stock).
  * It is the last statement of its transaction: the fast path may also
- * commit it (hold_if_free). */
+ * commit it (hold_if_free). Without try_fast (the caller's own fast path
+ * just found the product's UPDATE would not match) it goes straight to the
+ * full path. */
 int hold_take(db *d, const stk_config *cfg, const char *cart_id, int64_t cart_held, int64_t product_id,
-	      int64_t quantity, const char *line_mode, int64_t now_ms, hold_change *out);
+	      int64_t quantity, const char *line_mode, int64_t now_ms, bool try_fast, hold_change *out);
 
 /* Lock the product and give back up to `quantity` units of the cart's hold
  * (0: all of it), never more than is held; the timeout is kept. */

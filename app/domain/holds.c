@@ -13,19 +13,37 @@ typedef struct {
 	dom_events ev; /* this attempt's; kept only if it commits */
 } hold_op;
 
+/* One round trip when the reserve surely passes (reserve_if_free); else
+ * the cart's rows and its refusals, then hold_take(), in the same
+ * transaction and under the same cart lock. */
 static int reserve_body(db *d, void *arg)
 {
 	hold_op *op = arg;
 	memset(&op->ev, 0, sizeof op->ev);
 	int64_t now = clock_now_ms();
+	int64_t until = now + op->cfg->reservation_timeout_ms;
+	reserve_limits lim = { op->cfg->max_hold_per_product, op->cfg->max_cart_lines, LINE_MAX_UNITS };
+	reserve_outcome fast;
+	int64_t held = 0, available = 0;
+	int rc = reserve_if_free(d, op->cart_id, op->product_id, op->quantity, until, now, &lim, &fast, &held,
+				 &available);
+	if (rc != DB_OK)
+		return rc;
+	if (fast == RESERVE_DONE) {
+		op->why->available = available;
+		op->ev.held += op->quantity;
+		*op->out = (hold_state){ held, until, available };
+		return DB_OK;
+	}
 	locked_cart cart;
-	int rc = lock_cart(d, op->cart_id, op->product_id, now, &cart, NULL);
+	rc = lock_cart(d, op->cart_id, op->product_id, now, &cart, NULL);
 	if (rc == DB_OK)
 		rc = cart_refusal(d, op->cfg, &cart, op->product_id, 0, true);
 	if (rc != DB_OK)
 		return rc;
 	hold_change h;
-	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, NULL, now, &h);
+	rc = hold_take(d, op->cfg, op->cart_id, cart.held, op->product_id, op->quantity, NULL, now,
+		       fast == RESERVE_CART_UNSURE, &h);
 	op->ev.expired += h.expired;
 	op->why->available = h.available;
 	if (rc != DB_OK)

@@ -49,6 +49,10 @@ static const char SQL_DELETE_EXPIRED[] =
  * conditional UPDATE, the hold and (when asked) the COMMIT in one round trip. */
 static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v1(?, ?, ?, ?, ?, ?, ?)";
 
+/* A whole reserve's fast path, sql/0008: the cart's lock and checks, then
+ * the same as stockd_hold_v1 without the line. */
+static const char SQL_RESERVE_IF_FREE[] = "CALL stockd_reserve_v1(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
 /* The line remembers the mode it was last changed in: abandoned carts are
  * counted per mode, so the canary's two groups compare. */
 static const char SQL_LINE_ADD[] =
@@ -172,6 +176,24 @@ int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reser
 	return DB_OK;
 }
 
+/* A CALL of a hold procedure: its one row, of `ncols` columns, in *r. With
+ * commit set the procedure commits if it takes the hold, so a connection
+ * lost during the CALL leaves the outcome unknown. */
+static int call_hold(db *d, const char *sql, const db_param *p, size_t np, bool commit, size_t ncols, db_rows *r)
+{
+	int rc = db_exec(d, sql, p, np, r);
+	/* The procedure may have committed before the connection went. */
+	if (rc == DB_ERR_GONE && commit)
+		return DB_ERR_UNKNOWN;
+	if (rc != DB_OK)
+		return rc;
+	if (r->nrows != 1 || r->ncols != ncols) {
+		db_rows_free(r);
+		return DB_ERR_OTHER;
+	}
+	return DB_OK;
+}
+
 int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
 		 const char *line_mode, bool *done, int64_t *held, int64_t *available)
 {
@@ -184,20 +206,41 @@ int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantit
 			 line_mode != NULL ? P_STR(line_mode, strlen(line_mode)) : P_NULL(),
 			 P_I64(commit) };
 	db_rows r;
-	int rc = db_exec(d, SQL_HOLD_IF_FREE, p, 7, &r);
-	/* The procedure may have committed before the connection went. */
-	if (rc == DB_ERR_GONE && commit)
-		return DB_ERR_UNKNOWN;
+	int rc = call_hold(d, SQL_HOLD_IF_FREE, p, 7, commit, 2, &r);
 	if (rc != DB_OK)
 		return rc;
-	if (r.nrows != 1 || r.ncols != 2) {
-		db_rows_free(&r);
-		return DB_ERR_OTHER;
-	}
 	*done = !db_at(&r, 0, 0)->is_null;
 	if (*done) {
 		*held = db_at(&r, 0, 0)->i;
 		*available = db_at(&r, 0, 1)->i;
+		if (commit)
+			db_committed(d);
+	}
+	db_rows_free(&r);
+	return DB_OK;
+}
+
+int reserve_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms,
+		    int64_t now_ms, const reserve_limits *lim, reserve_outcome *outcome, int64_t *held,
+		    int64_t *available)
+{
+	bool commit = db_body_may_commit(d);
+	db_param p[] = { P_STR(cart_id, strlen(cart_id)), P_I64(product_id), P_I64(quantity),
+			 P_I64(until_ms), P_I64(now_ms), P_I64(lim->max_hold),
+			 P_I64(lim->max_lines), P_I64(lim->line_max), P_I64(commit) };
+	db_rows r;
+	int rc = call_hold(d, SQL_RESERVE_IF_FREE, p, 9, commit, 3, &r);
+	if (rc != DB_OK)
+		return rc;
+	int64_t o = db_at(&r, 0, 0)->i;
+	if (o != RESERVE_CART_UNSURE && o != RESERVE_PRODUCT_MISSED && o != RESERVE_DONE) {
+		db_rows_free(&r);
+		return DB_ERR_OTHER;
+	}
+	*outcome = (reserve_outcome)o;
+	if (o == RESERVE_DONE) {
+		*held = db_at(&r, 0, 1)->i;
+		*available = db_at(&r, 0, 2)->i;
 		if (commit)
 			db_committed(d);
 	}

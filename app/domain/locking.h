@@ -77,6 +77,32 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
 int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
 		 const char *line_mode, bool *done, int64_t *held, int64_t *available);
 
+/* What reserve_if_free() did: the values stockd_reserve_v1 answers. */
+typedef enum {
+	RESERVE_CART_UNSURE = 0,    /* nothing: the cart did not surely pass */
+	RESERVE_PRODUCT_MISSED = 1, /* nothing: the cart passed, the product's UPDATE did not match */
+	RESERVE_DONE = 2            /* the hold is taken */
+} reserve_outcome;
+
+/* The app's limits, which the procedure checks with the app's own values. */
+typedef struct {
+	int64_t max_hold;  /* MAX_HOLD_PER_PRODUCT */
+	int64_t max_lines; /* MAX_CART_LINES */
+	int64_t line_max;  /* LINE_MAX_UNITS */
+} reserve_limits;
+
+/* A whole reserve's fast path, one round trip (sql/0008, stockd_reserve_v1):
+ * locks the cart and, when the cart surely passes every check of the
+ * reserve's (found, open, within *lim), does what hold_if_free() does
+ * without a line. It never refuses: on RESERVE_CART_UNSURE or
+ * RESERVE_PRODUCT_MISSED it wrote nothing and the caller, holding the
+ * cart's lock, goes through lock_cart() and its refusals. On RESERVE_DONE
+ * the caller runs no other statement in this transaction; it may have
+ * committed, as hold_if_free(). */
+int reserve_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms,
+		    int64_t now_ms, const reserve_limits *lim, reserve_outcome *outcome, int64_t *held,
+		    int64_t *available);
+
 /* The cart's line on the product += quantity (created if need be), marked
  * with the mode ("stock" or "legacy") it was changed in. */
 int line_add(db *d, const char *cart_id, int64_t product_id, int64_t quantity, const char *mode);

@@ -228,3 +228,64 @@ class RepeatableRead(StockdTest):
         self.assertEqual(hold_qty(y, pid), 0)
         self.assertEqual(db_consistency([pid]), [])
         self.assertEqual(product(pid)["reserved"], 4)
+
+
+class ReserveProcedure(StockdTest):
+    """stockd_reserve_v1 (sql/0008), called as the app calls it: it takes the hold only when the reserve
+    surely passes every check of the app's, and otherwise writes nothing and says whether the cart or the
+    product stopped it (the app then runs its full path, which says why)."""
+
+    LIMITS = (5, 3, 1000)  # MAX_HOLD_PER_PRODUCT, MAX_CART_LINES, LINE_MAX_UNITS as passed in
+
+    def call(self, cid, pid, qty, commit=1, limits=LIMITS, now=None):
+        now = now_ms() if now is None else now
+        rows = db("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN;"
+                  " CALL stockd_reserve_v1('%s', %d, %d, %d, %d, %d, %d, %d, %d); ROLLBACK"
+                  % ((cid, pid, qty, now + 60000, now) + limits + (commit,)))
+        self.assertEqual(len(rows), 1, rows)
+        return tuple(None if v == "NULL" else int(v) for v in rows[0])
+
+    def test_takes_the_hold_and_commits(self):
+        pid, cid = make_product(stock=5)["id"], new_cart()
+        self.assertEqual(self.call(cid, pid, 2), (2, 2, 3))
+        self.assertEqual(self.call(cid, pid, 1), (2, 3, 2))  # the cart's hold grows
+        # the COMMIT inside the CALL outlived the caller's ROLLBACK
+        self.assertEqual((hold_qty(cid, pid), product(pid)["reserved"]), (3, 3))
+        # without p_commit the caller's ROLLBACK takes it back
+        self.assertEqual(self.call(cid, pid, 1, commit=0), (2, 4, 1))
+        self.assertEqual((hold_qty(cid, pid), product(pid)["reserved"]), (3, 3))
+        self.assertEqual(db_consistency([pid]), [])
+
+    def test_product_stops_it(self):
+        pid, cid = make_product(stock=2)["id"], new_cart()
+        before = snapshot([pid], [cid])
+        self.assertEqual(self.call(cid, pid, 3), (1, None, None))  # short of free units
+        self.assertEqual(self.call(cid, MAX_ID, 1), (1, None, None))  # no such product
+        bound = db_int("SELECT next_expiry_ms FROM products WHERE id = %d" % pid)
+        db("UPDATE products SET next_expiry_ms = 0 WHERE id = %d" % pid)  # a hold of it may have expired
+        self.assertEqual(self.call(cid, pid, 1), (1, None, None))
+        db("UPDATE products SET next_expiry_ms = %d WHERE id = %d" % (bound, pid))
+        self.assertEqual(snapshot([pid], [cid]), before)
+
+    def test_cart_stops_it(self):
+        a, b, c = [make_product(stock=50)["id"] for _ in range(3)]
+        cid = new_cart()
+        ok(add(cid, a, 1, dec=True))  # a line and a hold: one product, two rows
+        ok(add(cid, b, 1))
+        before = snapshot([a, b, c], [cid])
+        self.assertEqual(self.call("0" * 32, a, 1), (0, None, None))  # no such cart
+        self.assertEqual(self.call(cid, a, 5), (0, None, None))  # hold 1 + 5 > MAX_HOLD_PER_PRODUCT
+        self.assertEqual(self.call(cid, a, 1, limits=(5, 3, 0)), (0, None, None))  # line 1 > LINE_MAX_UNITS
+        # a product new to the cart: 3 rows for 2 products reach MAX_CART_LINES, so the app decides
+        self.assertEqual(self.call(cid, c, 1), (0, None, None))
+        self.assertEqual(snapshot([a, b, c], [cid]), before)
+        # ...and the app's full path counts products, not rows: c fits
+        with conf(MAX_HOLD_PER_PRODUCT=5, MAX_CART_LINES=3):
+            ok(reserve(cid, c, 1))
+            api_error(reserve(cid, make_product(stock=5)["id"], 1), 409, "cart_full")
+        # products already in the cart are not counted against the limit
+        self.assertEqual(self.call(cid, b, 1), (2, 1, 49))
+        ok(checkout(cid), 201)
+        before = snapshot([a, b, c], [cid])
+        self.assertEqual(self.call(cid, b, 1), (0, None, None))  # checked out
+        self.assertEqual(snapshot([a, b, c], [cid]), before)
