@@ -146,7 +146,19 @@ if status == "200" and a.get("ok"):
 elif status == "200" and "problems" in a:
     print("FAILED:" + json.dumps(a["problems"][:3]))
 else:
-    print("FAILED:HTTP %s %s" % (status, body[:200].replace("\n", " ")))'
+    print("FAILED:HTTP %s %s" % (status, body[:200].replace("\n", " ")))' | audit_why
+}
+
+# A verdict that is not an audit at all goes out with the app's last
+# warnings and errors, which name the database error behind a 503.
+audit_why() {
+	local v
+	v=$(cat)
+	case $v in
+	FAILED:HTTP*) printf '%s (app log: %s)\n' "$v" \
+		"$(grep -E '^[^ ]+ (warn|error) ' "$dir/log/stockd.log" 2>/dev/null | tail -3 | tr '\n' ' ')" ;;
+	*) printf '%s\n' "$v" ;;
+	esac
 }
 
 # to_ms VALUE: wrk's latency (812.00us, 1.20ms, 2.01s) in ms.
