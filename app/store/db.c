@@ -4,6 +4,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,26 @@ int db_probe_earlier(db *d)
 	return DB_OK;
 }
 
+/* Between transactions an idle connection has nothing to read: readable,
+ * the server has closed it (a restart, a KILL, wait_timeout, a Galera node
+ * leaving), perhaps saying why first. Found here, it is replaced before the
+ * transaction's first statement, which may be one that commits (a reserve's
+ * CALL): found dead by that statement instead, the connection would leave
+ * the outcome unknown, a 503 that is never retried; and before a statement
+ * outside any transaction (the audit's), which would answer 503. One poll(2) and no
+ * round trip, as mysqlnd checks a persistent connection before reusing it.
+ * A connection that dies after the check is the COMMIT-in-flight case. */
+static void drop_if_closed(db *d)
+{
+	if (d->conn == NULL)
+		return;
+	struct pollfd p = { .fd = (int)mysql_get_socket(d->conn), .events = POLLIN };
+	if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+		return;
+	log_warn("database connection closed by the server while idle: reconnecting");
+	db_drop(d);
+}
+
 /* With autocommit off, the first statement begins a transaction and the
  * session stays so after its COMMIT: back to back, a worker's transactions
  * skip the START TRANSACTION round trip (docs/benchmarks.md). A statement
@@ -202,6 +223,7 @@ int db_probe_earlier(db *d)
 int db_begin(db *d)
 {
 	follow_failback(d);
+	drop_if_closed(d);
 	int rc = d->autocommit_off ? DB_OK : db_simple(d, "SET autocommit = 0");
 	d->autocommit_off = rc == DB_OK;
 	d->in_txn = rc == DB_OK;
@@ -488,6 +510,8 @@ int db_read(db *d, const char *sql, const db_param *params, size_t nparams, db_r
 static int exec_counted(db *d, const char *sql, const db_param *params, size_t nparams, db_rows *rows)
 {
 	follow_failback(d);
+	if (!d->in_txn)
+		drop_if_closed(d); /* a statement of its own: between transactions too */
 	if (!d->in_txn && d->autocommit_off) {
 		if (rows != NULL)
 			memset(rows, 0, sizeof *rows);

@@ -6,9 +6,9 @@ Runs just before test_master (see run.py): it stops and starts MariaDB.
 import os
 import uuid
 
-from lib import (STACK_DIR, StockdTest, add, admin_stock, api_error, app_pid, cart, checkout, get, hold_qty,
+from lib import (STACK_DIR, StockdTest, add, admin_stock, api_error, app_pid, cart, checkout, db, get, hold_qty,
                  line_qty, make_product, metrics, new_cart, ok, post, product, release, remove, reserve, stack,
-                 wait_until)
+                 wait_until, worker_pids)
 
 
 class DbOutage(StockdTest):
@@ -76,3 +76,37 @@ class DbOutage(StockdTest):
         ok(checkout(cid), 201)
         self.assertEqual(cart(cid)["status"], "checked_out")
         self.assertEqual(product(pid)["stock"], 8)
+
+
+class ClosedWhileIdle(StockdTest):
+    """The server closes the app's idle connections (a restart, a KILL, wait_timeout): the next request on
+    each worker reconnects first. A reserve's first statement is the CALL that holds and commits, and a
+    connection found dead only by it would leave the outcome unknown (a 503 never retried); an audit's
+    statements run outside a transaction, with no rerun."""
+
+    def kill_idle_app_connections(self, cid, pid, workers):
+        # Every worker has a connection, left by a reserve's transaction (autocommit off: its next
+        # transaction sends no statement before the CALL)
+        for _ in range(3 * workers):
+            ok(reserve(cid, pid, 1))
+        killed = 0
+        for (conn_id,) in db("SELECT ID FROM information_schema.PROCESSLIST"
+                             " WHERE USER <> 'root' AND USER <> 'system user' AND COMMAND = 'Sleep'"):
+            db("KILL CONNECTION %s" % conn_id)
+            killed += 1
+        self.assertGreaterEqual(killed, 2, "the app's idle connections")
+
+    def test_reserve_and_audit_after_the_server_closed_idle_connections(self):
+        pid = make_product(stock=1000)["id"]
+        cid = new_cart()
+        workers = len(worker_pids())
+        self.kill_idle_app_connections(cid, pid, workers)
+        for i in range(3 * workers):  # every worker's first transaction after the kill, and more
+            r = reserve(cid, pid, 1)
+            self.assertEqual(r.status, 200, "reserve %d after the kill: %r" % (i, r))
+        self.kill_idle_app_connections(cid, pid, workers)
+        for i in range(3 * workers):
+            r = get("/api/admin/audit")
+            self.assertEqual(r.status, 200, "audit %d after the kill: %r" % (i, r))
+        self.assertEqual(hold_qty(cid, pid), 9 * workers)
+        self.assertEqual(product(pid)["reserved"], 9 * workers)
