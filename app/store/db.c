@@ -212,6 +212,7 @@ static void drop_if_closed(db *d)
 	if (p.fd < 0 || poll(&p, 1, 0) <= 0)
 		return;
 	log_warn("database connection closed by the server while idle: reconnecting");
+	d->stats.errors++; /* a lost connection, as when a statement finds it */
 	db_drop(d);
 }
 

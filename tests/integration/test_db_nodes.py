@@ -172,8 +172,10 @@ class DbNodes(StockdTest):
 
     def test_a_read_whose_connection_is_lost_runs_again_on_a_new_one(self):
         """What a node that stops does to the connections on it (tests/cluster's rolling upgrade): a read
-        outside a transaction runs once more on a new connection, as a transaction lost before its
-        COMMIT does, instead of answering 503."""
+        outside a transaction runs on a new connection instead of answering 503. A connection closed while
+        idle is found before the statement (store/db.c, drop_if_closed); one lost during the statement
+        runs once more, as a transaction lost before its COMMIT does. Either way it counts as a lost
+        connection and a new one."""
         p = make_product(stock=5)["id"]
         cid = new_cart(mode="stock")
         ok(add(cid, p, 2, dec=True, mode="stock"))
