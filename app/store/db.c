@@ -200,10 +200,11 @@ int db_probe_earlier(db *d)
  * leaving), perhaps saying why first. Found here, it is replaced before the
  * transaction's first statement, which may be one that commits (a reserve's
  * CALL): found dead by that statement instead, the connection would leave
- * the outcome unknown, a 503 that is never retried; and before a statement
- * outside any transaction (the audit's), which would answer 503. One poll(2) and no
- * round trip, as mysqlnd checks a persistent connection before reusing it.
- * A connection that dies after the check is the COMMIT-in-flight case. */
+ * the outcome unknown, a 503 that is never retried. The same before a
+ * statement outside any transaction (the audit's), which would answer 503.
+ * One poll(2) and no round trip, as mysqlnd checks a persistent connection
+ * before reusing it. A connection that dies after the check is the
+ * COMMIT-in-flight case. */
 static void drop_if_closed(db *d)
 {
 	if (d->conn == NULL)
