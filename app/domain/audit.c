@@ -26,21 +26,21 @@ _Static_assert(AUDIT_SLICE == 2000, "the LIMIT of the slice statements");
  * what it received and what it sold. reserved must equal the held sum
  * (expired-but-unreclaimed holds still count), and received must equal
  * stock + sold. next_expiry_ms must not pass any of its holds' expiries:
- * the hold paths look for expired holds only once the clock passes it. */
+ * the hold paths look for expired holds only once the clock passes it.
+ * Correlated subqueries, one index lookup each per product, and no derived
+ * table: with the slice's holds summed in a GROUP BY derived table, MariaDB
+ * 10.11 re-running the prepared statement for a later slice picked a
+ * lateral plan that scanned all of stock_holds once per product (seconds
+ * at tens of thousands of holds, until max_statement_time). The subqueries
+ * read the statement's one view of the rows, as the join did. */
 static const char SQL_AUDIT_PRODUCTS[] =
 	"SELECT p.id, p.stock, p.reserved_stock,"
-	" COALESCE(h.held, 0), COALESCE(rc.received, 0), COALESCE(s.sold, 0), p.next_expiry_ms, h.first_expiry"
-	" FROM products p"
-	" LEFT JOIN (SELECT product_id, SUM(quantity) AS held, MIN(expires_at_ms) AS first_expiry"
-	"   FROM stock_holds WHERE product_id > ? AND product_id <= ? GROUP BY product_id) h"
-	"   ON h.product_id = p.id"
-	" LEFT JOIN (SELECT product_id, SUM(delta) AS received FROM stock_receipts"
-	"   WHERE product_id > ? AND product_id <= ? GROUP BY product_id) rc"
-	"   ON rc.product_id = p.id"
-	" LEFT JOIN (SELECT product_id, SUM(quantity) AS sold FROM order_items"
-	"   WHERE product_id > ? AND product_id <= ? GROUP BY product_id) s"
-	"   ON s.product_id = p.id"
-	" WHERE p.id > ? AND p.id <= ?"
+	" (SELECT COALESCE(SUM(quantity), 0) FROM stock_holds WHERE product_id = p.id),"
+	" (SELECT COALESCE(SUM(delta), 0) FROM stock_receipts WHERE product_id = p.id),"
+	" (SELECT COALESCE(SUM(quantity), 0) FROM order_items WHERE product_id = p.id),"
+	" p.next_expiry_ms,"
+	" (SELECT MIN(expires_at_ms) FROM stock_holds WHERE product_id = p.id)"
+	" FROM products p WHERE p.id > ? AND p.id <= ?"
 	" ORDER BY p.id";
 
 /* Holds that must not exist, on the carts slice (lo, hi], or past the last
@@ -113,10 +113,8 @@ const char *audit_message(const audit_problem *p)
 static int audit_products(db *d, int64_t lo, int64_t hi, audit_report *out, size_t *cap)
 {
 	db_rows r;
-	db_param prm[8];
-	for (size_t k = 0; k < 8; k += 2)
-		prm[k] = P_I64(lo), prm[k + 1] = P_I64(hi);
-	int rc = db_exec(d, SQL_AUDIT_PRODUCTS, prm, 8, &r);
+	db_param prm[] = { P_I64(lo), P_I64(hi) };
+	int rc = db_exec(d, SQL_AUDIT_PRODUCTS, prm, 2, &r);
 	if (rc != DB_OK)
 		return rc;
 	for (size_t i = 0; i < r.nrows; i++) {
