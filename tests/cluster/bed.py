@@ -691,7 +691,13 @@ class Bed:
         if not self.created:
             return
         if self.nginx_pid and pid_alive(self.nginx_pid):
-            os.kill(self.nginx_pid, signal.SIGKILL)
+            # Its workers too: a worker outlives a SIGKILLed master and keeps
+            # the listening port (found left over after a run).
+            for p in [self.nginx_pid] + children(self.nginx_pid):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
         for a in self.apps:
             for p in a.processes():
                 try:
@@ -722,7 +728,7 @@ class Bed:
                        10, 0.1, "the bed's links gone")
         except AssertionError as e:
             log("%s" % e)
-        # nginx's workers exit with their master
+        # nginx's master and workers, killed above
         if self.nginx_pid:
             try:
                 wait_until(lambda: not children(self.nginx_pid) and not pid_alive(self.nginx_pid), 10, 0.1,
