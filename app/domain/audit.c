@@ -27,21 +27,21 @@ _Static_assert(AUDIT_SLICE == 2000, "the LIMIT of the slice statements");
  * (expired-but-unreclaimed holds still count), and received must equal
  * stock + sold. next_expiry_ms must not pass any of its holds' expiries:
  * the hold paths look for expired holds only once the clock passes it.
- * Correlated subqueries, one index lookup each per product, and no derived
- * table: with the slice's holds summed in a GROUP BY derived table, MariaDB
- * 10.11 re-running the prepared statement for a later slice picked a
- * lateral plan that scanned all of stock_holds once per product (seconds
- * at tens of thousands of holds, until max_statement_time). The subqueries
- * read the statement's one view of the rows, as the join did. */
+ * The holds joined by product and grouped on the product's key, receipts
+ * and sales by correlated subqueries: one index lookup a table per product,
+ * and no derived table. With the slice's holds summed in a GROUP BY derived
+ * table, MariaDB 10.11 re-running the prepared statement for a later slice
+ * picked a lateral plan that scanned all of stock_holds once per product
+ * (seconds at tens of thousands of holds, until max_statement_time). One
+ * statement still reads one view of the rows. */
 static const char SQL_AUDIT_PRODUCTS[] =
-	"SELECT p.id, p.stock, p.reserved_stock,"
-	" (SELECT COALESCE(SUM(quantity), 0) FROM stock_holds WHERE product_id = p.id),"
+	"SELECT p.id, p.stock, p.reserved_stock, COALESCE(SUM(h.quantity), 0),"
 	" (SELECT COALESCE(SUM(delta), 0) FROM stock_receipts WHERE product_id = p.id),"
 	" (SELECT COALESCE(SUM(quantity), 0) FROM order_items WHERE product_id = p.id),"
-	" p.next_expiry_ms,"
-	" (SELECT MIN(expires_at_ms) FROM stock_holds WHERE product_id = p.id)"
-	" FROM products p WHERE p.id > ? AND p.id <= ?"
-	" ORDER BY p.id";
+	" p.next_expiry_ms, MIN(h.expires_at_ms)"
+	" FROM products p LEFT JOIN stock_holds h ON h.product_id = p.id"
+	" WHERE p.id > ? AND p.id <= ?"
+	" GROUP BY p.id ORDER BY p.id";
 
 /* Holds that must not exist, on the carts slice (lo, hi], or past the last
  * cart when hi is NULL: on a checked-out or unknown cart, or on an unknown

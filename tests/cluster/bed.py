@@ -94,6 +94,15 @@ def children(pid):
     return _faultlib().children(pid)
 
 
+def sigkill(pids):
+    """SIGKILL each of them; one already gone is no error."""
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _faultlib():
     """The fault suite's helpers, imported on first use: they import tests/integration/lib.py, which reads
     BASE_URL and DB_SOCKET once, so only after Bed.start() exported the bed's."""
@@ -405,11 +414,7 @@ class AppHost(Host):
         """SIGKILL the master and its workers and sweeper at once."""
         pids = self.processes()
         assert pids, "%s has no master" % self.name
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
+        sigkill(pids)
         wait_until(lambda: not any(pid_alive(p) for p in pids), 10, 0.02, "%s's processes gone" % self.name)
         if self.proc is not None:
             self.proc.wait(10)
@@ -422,8 +427,7 @@ class AppHost(Host):
             try:
                 wait_until(lambda: not pid_alive(m), 20, 0.1, "%s's master to stop" % self.name)
             except AssertionError:
-                for p in self.processes():
-                    os.kill(p, signal.SIGKILL)
+                sigkill(self.processes())
         if self.proc is not None:
             try:
                 self.proc.wait(10)
@@ -693,23 +697,11 @@ class Bed:
         if self.nginx_pid and pid_alive(self.nginx_pid):
             # Its workers too: a worker outlives a SIGKILLed master and keeps
             # the listening port (found left over after a run).
-            for p in [self.nginx_pid] + children(self.nginx_pid):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            sigkill([self.nginx_pid] + children(self.nginx_pid))
         for a in self.apps:
-            for p in a.processes():
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            sigkill(a.processes())
         for h in self.dbs + self.apps:
-            for p in h.pids():
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            sigkill(h.pids())
         for h in self.dbs + self.apps:
             if getattr(h, "proc", None) is not None:
                 try:
