@@ -521,10 +521,12 @@ http {{
     include {conf}/limits.conf;
     include {conf}/forwarded.conf;
 
-    # Passive health checks: one failed connection takes a host out for fail_timeout. The locations
-    # (stockd-locations.conf) say fastcgi_next_upstream error timeout: a request that could not be
-    # handed to one host goes to the other, a POST already sent never does.
+    # Passive health checks: one failed connection takes a host out for fail_timeout, for all of nginx's
+    # workers (the zone). The locations (stockd-locations.conf) say fastcgi_next_upstream error timeout: a
+    # request that could not be handed to one host goes to the other, a POST already sent never does, a
+    # DELETE never at all.
     upstream stockd {{
+        zone stockd 64k;
 {servers}
     }}
     server {{

@@ -18,13 +18,13 @@ import socket
 import subprocess
 import tempfile
 import shutil
-import signal
 import threading
 import time
 import uuid
 
+import nginx_copy
 import test_security as sec
-from lib import (MAX_ID, STACK_DIR, Resp, StockdTest, conf, db, free_port, get, make_product, new_cart, ok, post,
+from lib import (MAX_ID, Resp, StockdTest, conf, db, free_port, get, make_product, new_cart, ok, post,
                  record, request, stack, wait_until)
 from openapi_doc import DOC_FILE, TOP, Doc
 
@@ -299,49 +299,16 @@ class C_Gateway(Checks, StockdTest):
         os.chmod(cls.tmp, 0o755)
         cls.sock_path = os.path.join(cls.tmp, "app.sock")
         cls.port = free_port()
-        with open(os.path.join(STACK_DIR, "nginx", "nginx.conf")) as f:
-            text = f.read()
-        loc_file = re.search(r"include (\S+/stockd-locations\.conf);", text).group(1)
-        with open(loc_file) as f:
-            loc = f.read()
-        loc, n = re.subn(r"fastcgi_read_timeout \S+;", "fastcgi_read_timeout 1s;", loc)
-        # the app's two locations: /api/ and the service routes
-        assert n == 2, "stockd-locations.conf: %d fastcgi_read_timeout, expected 2" % n
-        with open(os.path.join(cls.tmp, "stockd-locations.conf"), "w") as f:
-            f.write(loc)
-        subs = [
-            (r"(?m)^pid\s+\S+;", "pid %s/nginx.pid;" % cls.tmp, 1),
-            (r"(?m)^error_log\s+\S+", "error_log %s/error.log" % cls.tmp, 1),
-            (r"(?m)^(\s*)access_log\s+\S+", r"\1access_log %s/access.log" % cls.tmp, 1),
-            (r"(?m)^(\s*)(\w+_temp_path)\s+\S+;", r"\1\2 %s/temp/\2;" % cls.tmp, 5),
-            (r"(?m)^(\s*)listen\s+127\.0\.0\.1:\d+;", r"\1listen 127.0.0.1:%d;" % cls.port, 1),
-            (r"(?m)^(\s*)server unix:\S+;", r"\1server unix:%s;" % cls.sock_path, 1),
-            (r"include \S+/stockd-locations\.conf;", "include %s/stockd-locations.conf;" % cls.tmp, 1),
-        ]
-        for pat, rep, n in subs:
-            text, got = re.subn(pat, rep, text)
-            assert got == n, "nginx.conf: %d matches of %s, expected %d" % (got, pat, n)
-        os.makedirs(os.path.join(cls.tmp, "temp"))
-        cls.conf = os.path.join(cls.tmp, "nginx.conf")
-        with open(cls.conf, "w") as f:
-            f.write(text)
-        subprocess.run(["nginx", "-p", cls.tmp, "-c", cls.conf, "-q", "-t"], check=True, capture_output=True)
-        subprocess.run(["nginx", "-p", cls.tmp, "-c", cls.conf], check=True, capture_output=True)
-        wait_until(lambda: os.path.exists(os.path.join(cls.tmp, "nginx.pid")), 10, 0.05, "the second nginx")
+        # the app's three FastCGI locations: /api/, DELETEs in /api/, the service routes
+        loc = nginx_copy.substitute(nginx_copy.locations_text(),
+                                    [(r"fastcgi_read_timeout \S+;", "fastcgi_read_timeout 1s;", 3)],
+                                    "stockd-locations.conf")
+        nginx_copy.start(cls.tmp, cls.port, [(r"(?m)^(\s*)server unix:\S+;", r"\1server unix:%s;" % cls.sock_path, 1)],
+                         locations=loc)
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            with open(os.path.join(cls.tmp, "nginx.pid")) as f:
-                pid = int(f.read().strip())
-            os.kill(pid, signal.SIGQUIT)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and os.path.exists("/proc/%d" % pid):
-                time.sleep(0.05)
-            if os.path.exists("/proc/%d" % pid):
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+        nginx_copy.stop(cls.tmp)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def every_proxied(self):
