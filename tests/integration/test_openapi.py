@@ -24,7 +24,7 @@ import uuid
 
 import nginx_copy
 import test_security as sec
-from lib import (MAX_ID, Resp, StockdTest, conf, db, free_port, get, make_product, new_cart, ok, post,
+from lib import (MAX_ID, Resp, StockdTest, conf, free_port, get, make_product, new_cart, ok, post,
                  record, request, stack, wait_until)
 from openapi_doc import DOC_FILE, TOP, Doc
 

@@ -13,14 +13,13 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import nginx_copy
 from lib import (BASE_URL, HEX32, STACK_DIR, StockdTest, add, api_error, cart, check_json_ct, checkout, conf, get,
                  hold_qty, item, line_qty, make_product, new_cart, ok, post, product, release, remove, reserve, stack,
                  wait_until)
@@ -175,18 +174,8 @@ class OffHost(StockdTest):
 
     @classmethod
     def cleanup(cls):
-        pid_file = getattr(cls, "nginx_pid_file", None)
-        if pid_file and os.path.exists(pid_file):
-            try:
-                pid = int(open(pid_file).read().strip())
-                os.kill(pid, signal.SIGQUIT)
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and os.path.exists("/proc/%d" % pid):
-                    time.sleep(0.05)
-                if os.path.exists("/proc/%d" % pid):
-                    os.kill(pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+        if getattr(cls, "nginx_pid_file", None):
+            nginx_copy.stop(cls.tmp)
         sh("ip", "link", "del", cls.vh, check=False)
         sh("ip", "netns", "del", cls.netns, check=False)
         if getattr(cls, "tmp", None):

@@ -18,6 +18,7 @@ import tempfile
 import time
 import unittest
 
+import nginx_copy
 import test_fastcgi_raw as raw
 import test_deploy_files as deploy_files
 from installed_layout import SHARE, Layout, free_port, http_request, read
@@ -287,14 +288,7 @@ class TesterCookies(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            pid = int(read(os.path.join(cls.tmp, "nginx.pid")).strip())
-            os.kill(pid, signal.SIGQUIT)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and os.path.exists("/proc/%d" % pid):
-                time.sleep(0.05)
-        except (OSError, ValueError):
-            pass
+        nginx_copy.stop(cls.tmp)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_tester_cookies_secure_with_https(self):
