@@ -1,9 +1,10 @@
 """nginx never sends a write that reached one app host on to another (docs/API.md, "Abuse limits"), DELETE
 included: nginx counts DELETE as idempotent, and `DELETE /api/cart/remove` takes units off a line.
 
-A second nginx with the stack's own configuration, whose upstream is two stub FastCGI servers: "first"
-(never marked down, max_fails=0) and "second" (a backup, used only when a request is passed on). The stub
-records each request it reads. When the first reads a whole request and closes without answering (an
+What is under test is nginx's configuration, so the app hosts behind it are two small FastCGI servers of
+this file (Upstream) that record each request they read: a second nginx with the stack's own configuration
+passes to "first" (never marked down, max_fails=0) and to "second" (a backup, used only when a request is
+passed on). When the first reads a whole request and closes without answering (an
 app host killed after its COMMIT), a POST and a DELETE answer 502 and the second never sees them; a GET is
 passed on and answered by the second, which shows the setup does pass requests on where it may. When the
 first is not listening at all, a POST is passed on (nothing reached the first); a DELETE is not: nginx has
@@ -26,6 +27,7 @@ from test_fastcgi_raw import END_REQUEST, PARAMS, STDIN, STDOUT, parse_records, 
 
 BODY = b'{"cart_id":"%s","product_id":1,"quantity":1}' % (b"0" * 32)
 J = {"Content-Type": "application/json"}
+SECOND = {"answered_by": "second"}  # the answering upstream's body
 
 
 def nv_pairs(data):
@@ -47,7 +49,7 @@ def nv_pairs(data):
     return out
 
 
-class Stub:
+class Upstream:
     """A FastCGI server on a Unix socket that reads whole requests and records their method and path.
     answer=False closes the connection unanswered once the request is read; answer=True answers 200."""
 
@@ -89,7 +91,7 @@ class Stub:
         with self.lock:
             self.seen.append((p.get("REQUEST_METHOD"), p.get("DOCUMENT_URI")))
         if self.answer:
-            out = b"Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"stub\":true}"
+            out = b"Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"answered_by\":\"second\"}"
             conn.sendall(record(STDOUT, out) + record(STDOUT) + record(END_REQUEST, struct.pack(">IB3x", 0, 0)))
 
     def close(self):
@@ -108,7 +110,7 @@ class NoReplay(unittest.TestCase):
         cls.port = free_port()
         servers = r"\1server unix:%s max_fails=0;\n\1server unix:%s backup;" % (cls.first_path, cls.second_path)
         nginx_copy.start(cls.tmp, cls.port, [(r"(?m)^(\s*)server unix:\S+;", servers, 1)])
-        cls.second = Stub(cls.second_path, answer=True)
+        cls.second = Upstream(cls.second_path, answer=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -117,7 +119,7 @@ class NoReplay(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def send(self, method, path, body=None):
-        """(status, parsed JSON). Not recorded for run.py's check of statuses: the stubs answer, not the app."""
+        """(status, parsed JSON). Not recorded for run.py's check of statuses: these upstreams answer, not the app."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
         try:
             conn.request(method, path, body=body, headers=J if body else {})
@@ -138,7 +140,7 @@ class NoReplay(unittest.TestCase):
         self.assertEqual(r[1]["error"]["code"], "bad_gateway", r)
 
     def test_a_first_reads_the_request_and_dies(self):
-        first = Stub(self.first_path, answer=False)
+        first = Upstream(self.first_path, answer=False)
         try:
             for method, path in (("DELETE", "/api/cart/remove"), ("POST", "/api/cart/add")):
                 with self.subTest(method=method):
@@ -146,7 +148,7 @@ class NoReplay(unittest.TestCase):
                     self.expect_502(r)
                     self.assertEqual(seen, [], "%s %s was sent on to the second host" % (method, path))
             r, seen = self.second_saw(lambda: self.send("GET", "/api/products"))
-            self.assertEqual(r, (200, {"stub": True}))
+            self.assertEqual(r, (200, SECOND))
             self.assertEqual(seen, [("GET", "/api/products")])
             self.assertEqual([m for m, _ in first.seen], ["DELETE", "POST", "GET"], "the first read each request")
         finally:
@@ -155,7 +157,7 @@ class NoReplay(unittest.TestCase):
     def test_b_first_not_listening(self):
         self.assertFalse(os.path.exists(self.first_path))
         r, seen = self.second_saw(lambda: self.send("POST", "/api/cart/add", BODY))
-        self.assertEqual(r, (200, {"stub": True}))
+        self.assertEqual(r, (200, SECOND))
         self.assertEqual(seen, [("POST", "/api/cart/add")])
         r, seen = self.second_saw(lambda: self.send("DELETE", "/api/cart/remove", BODY))
         self.expect_502(r)
