@@ -91,7 +91,7 @@ class Upstream:
         with self.lock:
             self.seen.append((p.get("REQUEST_METHOD"), p.get("DOCUMENT_URI")))
         if self.answer:
-            out = b"Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"answered_by\":\"second\"}"
+            out = b"Status: 200 OK\r\nContent-Type: application/json\r\n\r\n" + json.dumps(SECOND).encode()
             conn.sendall(record(STDOUT, out) + record(STDOUT) + record(END_REQUEST, struct.pack(">IB3x", 0, 0)))
 
     def close(self):
