@@ -2,9 +2,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -86,6 +88,32 @@ static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, s
 	track_active(sb, -1);
 }
 
+/* Whether the peer has sent all of the request, its empty FCGI_STDIN record
+ * included. Then nothing more comes on this connection, and FCGX_Detach lets
+ * libfcgi close it at once instead of lingering (shutdown(SHUT_WR), then
+ * waiting for the peer's close: a sleep and a wake-up of the worker on every
+ * request). The lingering is there so that data the peer still sends does
+ * not meet a reset that would destroy the answer in flight; with the input
+ * read to its end there is none. nginx writes the whole request at once, so
+ * the end is already in libfcgi's buffer; the socket is non-blocking for the
+ * look, so that a peer that never ends its input (not nginx) cannot hold
+ * the worker here: libfcgi then sees EAGAIN, marks the input failed, and
+ * FCGX_Finish_r closes the connection the lingering way. */
+static int input_ended(FCGX_Request *fr)
+{
+	int flags = fcntl(fr->ipcFd, F_GETFL);
+	if (flags < 0 || fcntl(fr->ipcFd, F_SETFL, flags | O_NONBLOCK) != 0)
+		return 0;
+	int ended = FCGX_GetChar(fr->in) == EOF && FCGX_GetError(fr->in) == 0;
+	if (fcntl(fr->ipcFd, F_SETFL, flags) != 0) {
+		/* Not seen on a descriptor we hold; the answer is still to be
+		 * written, and a non-blocking socket could cut it short. */
+		log_error("cannot make the connection blocking again: %s", strerror(errno));
+		return 0;
+	}
+	return ended;
+}
+
 static void reopen_logs_if_asked(void)
 {
 	if (child_reopen_logs) {
@@ -116,7 +144,9 @@ static void reopen_logs_if_asked(void)
  *    that accept() fails at once with EINVAL, FCGX_Accept_r returns
  *    -EINVAL with ipcFd -1, and the worker goes back to its own wait.
  *  - Closing goes through libfcgi's OS_IpcClose: shutdown(SHUT_WR), then
- *    reading until the peer's EOF for at most 2 s (a lingering close). */
+ *    reading until the peer's EOF for at most 2 s (a lingering close),
+ *    unless the request is detached (FCGX_Detach sets fr.detached, and
+ *    FCGX_Free then closes at once and clears it): see input_ended. */
 typedef enum { WAIT_REQUEST, WAIT_AGAIN, WAIT_STOP, WAIT_FAILED } wait_result;
 
 /* No connection held: take a new one from the listening socket. The stop
@@ -267,6 +297,8 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 			break;
 		}
 		serve_one(&fr, cfg, sb, me, &dom);
+		if (!fr.keepConnection && input_ended(&fr))
+			FCGX_Detach(&fr);
 		/* Closes the connection unless nginx asked to keep it. */
 		FCGX_Finish_r(&fr);
 		atomic_fetch_add_explicit(&me->requests, 1, memory_order_relaxed);

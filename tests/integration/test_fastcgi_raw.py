@@ -357,6 +357,66 @@ class FastCGIRaw(StockdTest):
             self.assertIn(SOCK, r.stdout, "ss -lx does not list the app socket")
 
 
+def answer_then_probe(data, timeout=5.0):
+    """Send data without shutting our side, read the answer up to the app's EOF, then send one more byte.
+    Returns (answer, seconds to the EOF, how the byte fared): "refused" if the app had closed the
+    connection whole (EPIPE), "taken" if it had only shut its writing side and still reads (a lingering
+    close, libfcgi's default), "no eof" if the answer never ended."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    got = b""
+    try:
+        s.connect(SOCK)
+        t0 = time.monotonic()
+        s.sendall(data)
+        while True:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                return got, time.monotonic() - t0, "no eof"
+            if not b:
+                break
+            got += b
+        took = time.monotonic() - t0
+        try:
+            s.send(b"x")
+        except (BrokenPipeError, ConnectionResetError):
+            return got, took, "refused"
+        return got, took, "taken"
+    finally:
+        s.close()
+
+
+class Closing(StockdTest):
+    """After the answer, a worker closes the connection at once when the peer has sent all of its request (the
+    empty STDIN record that ends it, as nginx always sends): libfcgi's lingering close (shut the writing side,
+    wait for the peer's close) would put it to sleep once more on every request. A peer that has not ended
+    its input still gets its answer at once, and the lingering close."""
+
+    def setUp(self):
+        wait_until(lambda: pool_whole(metrics()), 20, 0.2, "the pool whole")
+
+    def test_a_request_read_to_its_end_is_closed_at_once(self):
+        body = b'{"cart_id":"0123456789abcdef0123456789abcdef"}'
+        for name, data, want in (
+                ("GET", well_formed("GET", "/healthz"), 200),
+                ("POST with a body", well_formed("POST", "/api/cart/checkout", body,
+                                                 content_type="application/json"), 404)):
+            with self.subTest(name):
+                got, took, probe = answer_then_probe(data)
+                self.assertEqual(http_response(got)[0], want, got[:300])
+                self.assertEqual(probe, "refused", "%s: the app still read after its answer" % name)
+
+    def test_input_not_ended_still_answers_and_lingers(self):
+        # The params end, the STDIN stream never does: the look for its end must not wait for it.
+        got, took, probe = answer_then_probe(begin() + stream(PARAMS, http_params("GET", "/healthz")))
+        status, _, _, end = http_response(got)
+        self.assertEqual(status, 200, got[:300])
+        self.assertIsNotNone(end, "no END_REQUEST record")
+        self.assertLess(took, 1.5, "the answer waited for the end of the input")
+        self.assertEqual(probe, "taken", "a peer whose input had not ended met a closed connection")
+
+
 class KeptConnection:
     """One FastCGI connection kept open across requests, as nginx does with fastcgi_keep_conn on."""
 
