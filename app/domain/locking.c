@@ -46,11 +46,14 @@ static const char SQL_DELETE_EXPIRED[] =
 	"DELETE FROM stock_holds WHERE product_id = ? AND expires_at_ms <= ?";
 
 /* The hold's fast path, sql/0007: the line (for an add), the product's
- * conditional UPDATE, the hold and (when asked) the COMMIT in one round trip. */
+ * conditional UPDATE, the hold and (when asked) the COMMIT in one round trip;
+ * since sql/0009 it answers after the COMMIT, so the row and the OK arrive
+ * together. */
 static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v1(?, ?, ?, ?, ?, ?, ?)";
 
-/* A whole reserve's fast path, sql/0008: the cart's lock and checks, then
- * the same as stockd_hold_v1 without the line. */
+/* A whole reserve's fast path, sql/0008 (answering after its COMMIT since
+ * sql/0009): the cart's lock and checks, then the same as stockd_hold_v1
+ * without the line. */
 static const char SQL_RESERVE_IF_FREE[] = "CALL stockd_reserve_v1(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* The line remembers the mode it was last changed in: abandoned carts are

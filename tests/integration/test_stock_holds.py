@@ -231,7 +231,7 @@ class RepeatableRead(StockdTest):
 
 
 class ReserveProcedure(StockdTest):
-    """stockd_reserve_v1 (sql/0008), called as the app calls it: it takes the hold only when the reserve
+    """stockd_reserve_v1 (sql/0008, answering after its COMMIT since 0009), called as the app calls it: it takes the hold only when the reserve
     surely passes every check of the app's, and otherwise writes nothing and says whether the cart or the
     product stopped it (the app then runs its full path, which says why)."""
 
