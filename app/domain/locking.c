@@ -67,15 +67,17 @@ static const char SQL_PRODUCT_UPDATE[] =
 	" WHERE id = ?";
 
 /* The cart's row locked first (the first SELECT of a UNION runs first),
- * then its lines and live holds as plain reads: every writer of the lines
+ * then its lines and holds as plain reads: every writer of the lines
  * holds the cart lock, so they are the latest; holds may only expire
- * meanwhile, which the read filters. Plain primary-key-prefix reads: no
- * correlated subquery, no temporary table (UNION ALL streams). */
+ * meanwhile, which cart_rows_merge filters against the request's clock.
+ * Not in the WHERE: there the optimiser would weigh the expiry index
+ * (stock_holds_expiry, a range over every live hold) on each execution, for
+ * the few rows a cart has. Plain primary-key-prefix reads: no correlated
+ * subquery, no temporary table (UNION ALL streams). */
 static const char SQL_LOCK_CART_ROWS[] =
 	"(SELECT 0, status, 0, 0, 0 FROM carts WHERE id = ? FOR UPDATE)"
 	" UNION ALL (SELECT 1, NULL, product_id, quantity, 0 FROM cart_items WHERE cart_id = ?)"
-	" UNION ALL (SELECT 2, NULL, product_id, quantity, expires_at_ms FROM stock_holds"
-	"            WHERE cart_id = ? AND expires_at_ms > ?)";
+	" UNION ALL (SELECT 2, NULL, product_id, quantity, expires_at_ms FROM stock_holds WHERE cart_id = ?)";
 
 static const char SQL_LOCK_CART[] = "SELECT status FROM carts WHERE id = ? FOR UPDATE";
 
@@ -264,14 +266,14 @@ static int by_product(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Lines and live holds, one item per product: the rows sorted by product
- * (a line sorts before its hold), then merged. */
-static void cart_rows_merge(const db_rows *r, cart_view *view)
+/* Lines and live holds (expiring after now_ms), one item per product: the
+ * rows sorted by product (a line sorts before its hold), then merged. */
+static void cart_rows_merge(const db_rows *r, int64_t now_ms, cart_view *view)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < r->nrows; i++) {
 		int64_t kind = db_at(r, i, 0)->i;
-		if (kind == 0)
+		if (kind == 0 || (kind == 2 && db_at(r, i, 4)->i <= now_ms))
 			continue;
 		cart_item it = { db_at(r, i, 2)->i, 0, 0, 0 };
 		if (kind == 1)
@@ -314,8 +316,8 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
 		db_rows_free(&r);
 		return DB_OK;
 	}
-	db_param p[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_STR(cart_id, n), P_I64(now_ms) };
-	rc = db_exec(d, SQL_LOCK_CART_ROWS, p, 4, &r);
+	db_param p[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_STR(cart_id, n) };
+	rc = db_exec(d, SQL_LOCK_CART_ROWS, p, 3, &r);
 	if (rc != DB_OK)
 		return rc;
 	cart_view rows = { .items = NULL };
@@ -329,7 +331,7 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
 			out->checked_out = strcmp(db_at(&r, i, 1)->s, "checked_out") == 0;
 		}
 	}
-	cart_rows_merge(&r, &rows);
+	cart_rows_merge(&r, now_ms, &rows);
 	db_rows_free(&r);
 	out->products = (int64_t)rows.nitems;
 	for (size_t i = 0; i < rows.nitems; i++) {
