@@ -297,8 +297,8 @@ int worker_run(const stk_config *cfg, int listen_fd, scoreboard *sb, int slot)
 			break;
 		}
 		serve_one(&fr, cfg, sb, me, &dom);
-		if (!fr.keepConnection && input_ended(&fr))
-			FCGX_Detach(&fr);
+		if (!fr.keepConnection && input_ended(&fr) && FCGX_Detach(&fr) != 0)
+			log_warn("libfcgi would not detach the connection; it closes lingering");
 		/* Closes the connection unless nginx asked to keep it. */
 		FCGX_Finish_r(&fr);
 		atomic_fetch_add_explicit(&me->requests, 1, memory_order_relaxed);
