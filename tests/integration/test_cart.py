@@ -2,9 +2,9 @@
 
 import threading
 
-from lib import (HEX32, MAX_ID, StockdTest, TS_RE, add, api_error, cart, checkout, conf, db, db_int, expire_holds,
-                 get, hold_qty, item, line_qty, make_product, metric, metrics, new_cart, ok, post, product, release,
-                 remove, reserve, snapshot, wait_until, warned)
+from lib import (HEX32, MAX_ID, StockdTest, TS_RE, add, api_error, cart, checkout, conf, db, db_int, db_trigger,
+                 expire_holds, get, hold_qty, item, line_qty, make_product, metric, metrics, new_cart, ok, post,
+                 product, release, remove, reserve, snapshot, wait_until, warned)
 
 VIEW_KEYS = {"cart_id", "status", "items", "warnings"}
 ITEM_KEYS = {"product_id", "quantity", "reserved", "reserved_until"}
@@ -342,6 +342,28 @@ class LoweredLimits(StockdTest):
         expire_holds(c2, c)
         ok(add(c2, d, 1))
         self.assertEqual([it["product_id"] for it in cart(c2)["items"]], [a, b, d])
+
+    def test_views_leave_out_expired_holds_not_yet_swept(self):
+        # The cart's holds are read whether expired or not; the view (GET, and the cart an add answers with) drops
+        # the expired ones against the request's clock. The sweep is kept from deleting them meanwhile, so the
+        # rows are there to be left out.
+        p1, p2, p3 = [make_product(stock=10)["id"] for _ in range(3)]
+        cid = new_cart()
+        ok(add(cid, p1, 2, dec=True))  # a line with its hold
+        ok(reserve(cid, p2, 1))  # a hold without a line
+        ok(add(cid, p3, 1))  # a line without a hold
+        keep = "IF OLD.cart_id = '%s' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'itest: kept'; END IF;" % cid
+        with db_trigger("itest_keep_expired_holds", "stock_holds", "BEFORE DELETE", keep):
+            expire_holds(cid)
+            want = [(p1, 2, 0), (p3, 1, 0)]
+            view = cart(cid)
+            self.assertEqual([(it["product_id"], it["quantity"], it["reserved"]) for it in view["items"]], want)
+            self.assertTrue(all(it.get("reserved_until") is None for it in view["items"]), view)
+            answer = ok(add(cid, p3, 1))
+            self.assertEqual([(it["product_id"], it["quantity"], it["reserved"]) for it in answer["items"]],
+                             [(p1, 2, 0), (p3, 2, 0)])
+            self.assertEqual(db_int("SELECT COUNT(*) FROM stock_holds WHERE cart_id='%s'" % cid), 2,
+                             "the expired holds were swept: nothing was left out")
 
     def test_hold_limit_in_one_request(self):
         # one request past the lowered limit (still a valid quantity) changes nothing
