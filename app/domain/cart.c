@@ -10,10 +10,10 @@
 
 static const char SQL_CART_INSERT[] = "INSERT INTO carts (id) VALUES (?)";
 
-/* The cart view: the status and the items (as SQL_CART_ITEMS) in one
- * statement, so one read view: a checkout can't fall between the two and
- * show an open cart whose holds are gone. No row: no such cart; one row
- * with a NULL product: no items. The holds come expired or not:
+/* The cart view: the status and the items in one statement, so one read
+ * view: a checkout can't fall between the two and show an open cart whose
+ * holds are gone. No row: no such cart; one row with a NULL product: no
+ * items. The holds come expired or not:
  * dom_cart_view drops the expired ones against the request's clock. With
  * the expiry in the statement, the optimiser weighed the expiry index (a
  * range over every live hold) on each view, a cost that grew with the live

@@ -2,13 +2,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <fcgiapp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,11 +101,11 @@ static void serve_one(FCGX_Request *fr, const stk_config *cfg, scoreboard *sb, s
  * FCGX_Finish_r closes the connection the lingering way. */
 static int input_ended(FCGX_Request *fr)
 {
-	int flags = fcntl(fr->ipcFd, F_GETFL);
-	if (flags < 0 || fcntl(fr->ipcFd, F_SETFL, flags | O_NONBLOCK) != 0)
+	int on = 1, off = 0;
+	if (ioctl(fr->ipcFd, FIONBIO, &on) != 0)
 		return 0;
 	int ended = FCGX_GetChar(fr->in) == EOF && FCGX_GetError(fr->in) == 0;
-	if (fcntl(fr->ipcFd, F_SETFL, flags) != 0) {
+	if (ioctl(fr->ipcFd, FIONBIO, &off) != 0) {
 		/* Not seen on a descriptor we hold; the answer is still to be
 		 * written, and a non-blocking socket could cut it short. */
 		log_error("cannot make the connection blocking again: %s", strerror(errno));
