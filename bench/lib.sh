@@ -121,6 +121,23 @@ db_purged() {
 	log "warning: purge still $n undo logs behind after 60 s"
 }
 
+# Before a timed run: wait (30 s at most) until mariadbd is idle again,
+# under a fifth of a core over a second (the sweeper's audit and gauge take
+# about a tenth), so no run starts while the server still works for the one
+# before. db_purged waits for the purge's undo logs only, and bench/scale's
+# row right after the 100-line carts (400k rows deleted) cost a third more
+# than its neighbours. Says so when it waited more than 2 s.
+db_settled() {
+	local t0=$SECONDS a b busy=0
+	for _ in $(seq 30); do
+		a=$(db_ticks); sleep 1; b=$(db_ticks)
+		busy=$(((b - a) * 100 / CLK))
+		[ "$busy" -lt 20 ] && break
+	done
+	[ $((SECONDS - t0)) -gt 2 ] && log "settled after $((SECONDS - t0)) s (mariadbd at ${busy}% of a core in the last second)"
+	return 0
+}
+
 # Every hold and cart line gone, reserved_stock back to 0, in one
 # transaction (the sweeper's audit never sees half of it): each run starts
 # from the same tables, as the lean path's runs do, and no cart reaches
@@ -178,6 +195,7 @@ bench_wrk() {
 	fi
 	${RESET:-db_reset}
 	db_purged
+	db_settled
 	d0=$(db_ticks)
 	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s "$top/bench/hold.lua" "$url" -- "$@" >"$out" 2>&1
 	d1=$(db_ticks)
