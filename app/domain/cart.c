@@ -10,27 +10,6 @@
 
 static const char SQL_CART_INSERT[] = "INSERT INTO carts (id) VALUES (?)";
 
-/* The cart view: the status and the items in one statement, so one read
- * view: a checkout can't fall between the two and show an open cart whose
- * holds are gone. No row: no such cart; one row with a NULL product: no
- * items. The holds come expired or not:
- * dom_cart_view drops the expired ones against the request's clock. With
- * the expiry in the statement, the optimiser weighed the expiry index (a
- * range over every live hold) on each view, a cost that grew with the live
- * holds of all carts (docs/benchmarks.md, "How it grows"). */
-static const char SQL_CART_VIEW[] =
-	"SELECT c.status, x.product_id, x.quantity, x.reserved, x.until FROM carts c LEFT JOIN ("
-	"  SELECT i.product_id, i.quantity, COALESCE(h.quantity, 0) AS reserved,"
-	"   COALESCE(h.expires_at_ms, 0) AS until"
-	"  FROM cart_items i LEFT JOIN stock_holds h ON h.cart_id = i.cart_id AND h.product_id = i.product_id"
-	"  WHERE i.cart_id = ?"
-	"  UNION ALL"
-	"  SELECT h.product_id, 0, h.quantity, h.expires_at_ms FROM stock_holds h"
-	"  WHERE h.cart_id = ?"
-	"    AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = h.cart_id AND i.product_id = h.product_id)"
-	" ) x ON 1 = 1"
-	" WHERE c.id = ?";
-
 static const char SQL_LINE_SET[] =
 	"UPDATE cart_items SET quantity = ?, mode = ? WHERE cart_id = ? AND product_id = ?";
 
@@ -78,12 +57,6 @@ int dom_cart_create(dom_ctx *c, char id_out[CART_ID_LEN + 1])
 	 * it can commit together with an idempotent answer. */
 	dom_events made = { .carts_created = 1 };
 	return dom_txn(c, create_body, id_out, &made);
-}
-
-static int by_product(const void *a, const void *b)
-{
-	int64_t x = ((const cart_item *)a)->product_id, y = ((const cart_item *)b)->product_id;
-	return (x > y) - (x < y);
 }
 
 /* A view read when the cart was locked, kept up to date with the changes
@@ -136,39 +109,11 @@ static void cart_view_set_hold(cart_view *v, int64_t product_id, int64_t reserve
 int dom_cart_view(dom_ctx *c, const char *cart_id, cart_view *out)
 {
 	DOM_REQUIRE(DOM_CART_ID_OK(cart_id));
-	memset(out, 0, sizeof *out);
-	size_t n = strlen(cart_id);
-	int64_t now = clock_now_ms();
-	db_param p[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_STR(cart_id, n) };
-	db_rows r;
-	int rc = db_read(c->db, SQL_CART_VIEW, p, 3, &r);
+	int found = 0;
+	int rc = read_cart(c->db, cart_id, clock_now_ms(), &found, out);
 	if (rc != DB_OK)
 		return rc;
-	if (r.nrows == 0) {
-		db_rows_free(&r);
-		return DOM_CART_NOT_FOUND;
-	}
-	memcpy(out->id, cart_id, n + 1);
-	out->checked_out = strcmp(db_at(&r, 0, 0)->s, "checked_out") == 0;
-	out->items = calloc(r.nrows, sizeof *out->items);
-	if (out->items == NULL)
-		abort();
-	for (size_t i = 0; i < r.nrows; i++) {
-		if (db_at(&r, i, 1)->is_null)
-			continue; /* the one row of a cart without items */
-		int64_t quantity = db_at(&r, i, 2)->i, until = db_at(&r, i, 4)->i;
-		bool live = until > now;
-		if (quantity == 0 && !live)
-			continue; /* a hold without a line, expired */
-		cart_item *it = &out->items[out->nitems++];
-		it->product_id = db_at(&r, i, 1)->i;
-		it->quantity = quantity;
-		it->reserved = live ? db_at(&r, i, 3)->i : 0;
-		it->reserved_until = it->reserved > 0 ? until : 0;
-	}
-	db_rows_free(&r);
-	qsort(out->items, out->nitems, sizeof *out->items, by_product);
-	return DB_OK;
+	return found ? DB_OK : DOM_CART_NOT_FOUND;
 }
 
 typedef struct {

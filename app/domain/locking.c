@@ -66,18 +66,26 @@ static const char SQL_PRODUCT_UPDATE[] =
 	"UPDATE products SET stock = stock + ?, reserved_stock = reserved_stock + ?, next_expiry_ms = ?"
 	" WHERE id = ?";
 
-/* The cart's row locked first (the first SELECT of a UNION runs first),
- * then its lines and holds as plain reads: every writer of the lines
- * holds the cart lock, so they are the latest; holds may only expire
- * meanwhile, which cart_rows_merge filters against the request's clock.
- * Not in the WHERE: there the optimiser would weigh the expiry index
+/* The cart's row, then its lines and holds: plain primary-key-prefix
+ * reads, no correlated subquery, no temporary table (UNION ALL streams),
+ * one statement and so one read view. Holds come expired or not;
+ * cart_rows_merge filters them against the request's clock. Not in the
+ * WHERE: there the optimiser would weigh the expiry index
  * (stock_holds_expiry, a range over every live hold) on each execution, for
- * the few rows a cart has. Plain primary-key-prefix reads: no correlated
- * subquery, no temporary table (UNION ALL streams). */
-static const char SQL_LOCK_CART_ROWS[] =
-	"(SELECT 0, status, 0, 0, 0 FROM carts WHERE id = ? FOR UPDATE)"
-	" UNION ALL (SELECT 1, NULL, product_id, quantity, 0 FROM cart_items WHERE cart_id = ?)"
-	" UNION ALL (SELECT 2, NULL, product_id, quantity, expires_at_ms FROM stock_holds WHERE cart_id = ?)";
+ * the few rows a cart has. */
+#define CART_ROWS(cart_lock)                                                              \
+	"(SELECT 0, status, 0, 0, 0 FROM carts WHERE id = ?" cart_lock ")"                \
+	" UNION ALL (SELECT 1, NULL, product_id, quantity, 0 FROM cart_items WHERE cart_id = ?)" \
+	" UNION ALL (SELECT 2, NULL, product_id, quantity, expires_at_ms FROM stock_holds WHERE cart_id = ?)"
+
+/* Locked: the first SELECT of a UNION runs first, so the cart's row is
+ * locked before its lines and holds are read; every writer of the lines
+ * holds that lock, so they are the latest. */
+static const char SQL_LOCK_CART_ROWS[] = CART_ROWS(" FOR UPDATE");
+
+/* The cart view's: a checkout can't fall between the status and the items
+ * and show an open cart whose holds are gone. */
+static const char SQL_CART_ROWS[] = CART_ROWS("");
 
 static const char SQL_LOCK_CART[] = "SELECT status FROM carts WHERE id = ? FOR UPDATE";
 
@@ -297,15 +305,44 @@ static void cart_rows_merge(const db_rows *r, int64_t now_ms, cart_view *view)
 	view->nitems = m;
 }
 
+/* The cart's rows (CART_ROWS, locked or not): out->found and
+ * out->checked_out, and when the cart exists its items, sorted by product
+ * with one spare slot, in *view. */
+static int cart_rows(db *d, bool lock, const char *cart_id, int64_t now_ms, locked_cart *out, cart_view *view)
+{
+	size_t n = strlen(cart_id);
+	db_param p[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_STR(cart_id, n) };
+	db_rows r;
+	int rc = lock ? db_exec(d, SQL_LOCK_CART_ROWS, p, 3, &r) : db_read(d, SQL_CART_ROWS, p, 3, &r);
+	if (rc != DB_OK)
+		return rc;
+	for (size_t i = 0; i < r.nrows; i++) {
+		if (db_at(&r, i, 0)->i == 0) {
+			out->found = 1;
+			out->checked_out = strcmp(db_at(&r, i, 1)->s, "checked_out") == 0;
+		}
+	}
+	if (out->found) {
+		/* The spare slot: the caller may add the item its change creates. */
+		view->items = calloc(r.nrows + 1, sizeof *view->items);
+		if (view->items == NULL)
+			abort();
+		memcpy(view->id, cart_id, n + 1);
+		view->checked_out = out->checked_out;
+		cart_rows_merge(&r, now_ms, view);
+	}
+	db_rows_free(&r);
+	return DB_OK;
+}
+
 int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out,
 	      cart_view *view)
 {
 	memset(out, 0, sizeof *out);
-	size_t n = strlen(cart_id);
 	db_rows r;
 	int rc;
 	if (product_id <= 0) {
-		db_param p[] = { P_STR(cart_id, n) };
+		db_param p[] = { P_STR(cart_id, strlen(cart_id)) };
 		rc = db_exec(d, SQL_LOCK_CART, p, 1, &r);
 		if (rc != DB_OK)
 			return rc;
@@ -316,23 +353,10 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
 		db_rows_free(&r);
 		return DB_OK;
 	}
-	db_param p[] = { P_STR(cart_id, n), P_STR(cart_id, n), P_STR(cart_id, n) };
-	rc = db_exec(d, SQL_LOCK_CART_ROWS, p, 3, &r);
+	cart_view rows = { .items = NULL };
+	rc = cart_rows(d, true, cart_id, now_ms, out, &rows);
 	if (rc != DB_OK)
 		return rc;
-	cart_view rows = { .items = NULL };
-	/* One spare slot: the caller may add the item its change creates. */
-	rows.items = calloc(r.nrows + 1, sizeof *rows.items);
-	if (rows.items == NULL)
-		abort();
-	for (size_t i = 0; i < r.nrows; i++) {
-		if (db_at(&r, i, 0)->i == 0) {
-			out->found = 1;
-			out->checked_out = strcmp(db_at(&r, i, 1)->s, "checked_out") == 0;
-		}
-	}
-	cart_rows_merge(&r, now_ms, &rows);
-	db_rows_free(&r);
 	out->products = (int64_t)rows.nitems;
 	for (size_t i = 0; i < rows.nitems; i++) {
 		if (rows.items[i].product_id == product_id) {
@@ -341,14 +365,20 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
 			out->held = rows.items[i].reserved;
 		}
 	}
-	if (view != NULL && out->found) {
-		memcpy(view->id, cart_id, n + 1);
-		view->checked_out = out->checked_out;
-		view->items = rows.items;
-		view->nitems = rows.nitems;
-	} else
+	if (view != NULL)
+		*view = rows;
+	else
 		free(rows.items);
 	return DB_OK;
+}
+
+int read_cart(db *d, const char *cart_id, int64_t now_ms, int *found, cart_view *view)
+{
+	locked_cart facts = { 0 };
+	memset(view, 0, sizeof *view);
+	int rc = cart_rows(d, false, cart_id, now_ms, &facts, view);
+	*found = facts.found;
+	return rc;
 }
 
 int product_exists(db *d, int64_t product_id, int *exists)

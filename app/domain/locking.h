@@ -62,6 +62,11 @@ typedef struct {
 int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, locked_cart *out,
 	      cart_view *view);
 
+/* The cart view without a lock, in one statement (one read view): *found,
+ * and when the cart exists its items (live holds as of now_ms, sorted by
+ * product) in *view, which the caller frees with cart_view_free(). */
+int read_cart(db *d, const char *cart_id, int64_t now_ms, int *found, cart_view *view);
+
 /* The hold's fast path, one round trip (sql/0007, stockd_hold_v1): with
  * line_mode set, the cart's line += quantity first (written whatever
  * follows); then, if the product exists, none of its holds can have expired
