@@ -47,14 +47,15 @@ static const char SQL_DELETE_EXPIRED[] =
 
 /* The hold's fast path, sql/0007: the line (for an add), the product's
  * conditional UPDATE, the hold and (when asked) the COMMIT in one round trip;
- * since sql/0009 it answers after the COMMIT, so the row and the OK arrive
- * together. */
-static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v1(?, ?, ?, ?, ?, ?, ?)";
+ * since sql/0009 it answers after the COMMIT, so the answer and the OK
+ * arrive together, and since sql/0010 in OUT parameters (the last two
+ * placeholders), which the server sends without running a SELECT for them. */
+static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v2(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* A whole reserve's fast path, sql/0008 (answering after its COMMIT since
- * sql/0009): the cart's lock and checks, then the same as stockd_hold_v1
- * without the line. */
-static const char SQL_RESERVE_IF_FREE[] = "CALL stockd_reserve_v1(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+ * sql/0009, in OUT parameters since sql/0010): the cart's lock and checks,
+ * then the same as stockd_hold_v2 without the line. */
+static const char SQL_RESERVE_IF_FREE[] = "CALL stockd_reserve_v2(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* The line remembers the mode it was last changed in: abandoned carts are
  * counted per mode, so the canary's two groups compare. */
@@ -189,7 +190,8 @@ int product_update(db *d, locked_product *lp, int64_t stock_delta, int64_t reser
 	return DB_OK;
 }
 
-/* A CALL of a hold procedure: its one row, of `ncols` columns, in *r. With
+/* A CALL of a hold procedure: its OUT parameters, `ncols` of them (bound as
+ * the last placeholders; their values go unread), as one row in *r. With
  * commit set the procedure commits if it takes the hold, so a connection
  * lost during the CALL leaves the outcome unknown. */
 static int call_hold(db *d, const char *sql, const db_param *p, size_t np, bool commit, size_t ncols, db_rows *r)
@@ -217,9 +219,11 @@ int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantit
 			 P_I64(until_ms),
 			 P_I64(now_ms),
 			 line_mode != NULL ? P_STR(line_mode, strlen(line_mode)) : P_NULL(),
-			 P_I64(commit) };
+			 P_I64(commit),
+			 P_NULL(), /* OUT o_held */
+			 P_NULL() /* OUT o_available */ };
 	db_rows r;
-	int rc = call_hold(d, SQL_HOLD_IF_FREE, p, 7, commit, 2, &r);
+	int rc = call_hold(d, SQL_HOLD_IF_FREE, p, 9, commit, 2, &r);
 	if (rc != DB_OK)
 		return rc;
 	*done = !db_at(&r, 0, 0)->is_null;
@@ -240,9 +244,10 @@ int reserve_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quan
 	bool commit = db_body_may_commit(d);
 	db_param p[] = { P_STR(cart_id, strlen(cart_id)), P_I64(product_id), P_I64(quantity),
 			 P_I64(until_ms), P_I64(now_ms), P_I64(lim->max_hold),
-			 P_I64(lim->max_lines), P_I64(lim->line_max), P_I64(commit) };
+			 P_I64(lim->max_lines), P_I64(lim->line_max), P_I64(commit),
+			 P_NULL(), P_NULL(), P_NULL() /* OUT o_status, o_held, o_available */ };
 	db_rows r;
-	int rc = call_hold(d, SQL_RESERVE_IF_FREE, p, 9, commit, 3, &r);
+	int rc = call_hold(d, SQL_RESERVE_IF_FREE, p, 12, commit, 3, &r);
 	if (rc != DB_OK)
 		return rc;
 	int64_t o = db_at(&r, 0, 0)->i;

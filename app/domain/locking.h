@@ -67,7 +67,7 @@ int lock_cart(db *d, const char *cart_id, int64_t product_id, int64_t now_ms, lo
  * product) in *view, which the caller frees with cart_view_free(). */
 int read_cart(db *d, const char *cart_id, int64_t now_ms, int *found, cart_view *view);
 
-/* The hold's fast path, one round trip (sql/0007, stockd_hold_v1): with
+/* The hold's fast path, one round trip (sql/0007, stockd_hold_v2 since sql/0010): with
  * line_mode set, the cart's line += quantity first (written whatever
  * follows); then, if the product exists, none of its holds can have expired
  * by now_ms and quantity units are free (*done): reserved_stock +=
@@ -82,7 +82,7 @@ int read_cart(db *d, const char *cart_id, int64_t now_ms, int *found, cart_view 
 int hold_if_free(db *d, const char *cart_id, int64_t product_id, int64_t quantity, int64_t until_ms, int64_t now_ms,
 		 const char *line_mode, bool *done, int64_t *held, int64_t *available);
 
-/* What reserve_if_free() did: the values stockd_reserve_v1 answers. */
+/* What reserve_if_free() did: the outcome stockd_reserve_v2 answers. */
 typedef enum {
 	RESERVE_CART_UNSURE = 0,    /* nothing: the cart did not surely pass */
 	RESERVE_PRODUCT_MISSED = 1, /* nothing: the cart passed, the product's UPDATE did not match */
@@ -96,7 +96,7 @@ typedef struct {
 	int64_t line_max;  /* LINE_MAX_UNITS */
 } reserve_limits;
 
-/* A whole reserve's fast path, one round trip (sql/0008, stockd_reserve_v1):
+/* A whole reserve's fast path, one round trip (sql/0008, stockd_reserve_v2 since sql/0010):
  * locks the cart and, when the cart surely passes every check of the
  * reserve's (found, open, within *lim), does what hold_if_free() does
  * without a line. It never refuses: on RESERVE_CART_UNSURE or

@@ -9,7 +9,7 @@
 /* The highest expand step this build needs. The app refuses to serve until
  * every expand step up to here is applied; contract steps (0003) may wait
  * (docs/migrations.md, mig_deferrable in store/migrate_plan.c). */
-#define SCHEMA_REQUIRED 9
+#define SCHEMA_REQUIRED 10
 
 typedef struct {
 	int to;           /* apply pending steps up to and including this version (0: all) */

@@ -231,30 +231,43 @@ class RepeatableRead(StockdTest):
 
 
 class ReserveProcedure(StockdTest):
-    """stockd_reserve_v1 (sql/0008, answering after its COMMIT since 0009), called as the app calls it: it takes the hold only when the reserve
-    surely passes every check of the app's, and otherwise writes nothing and says whether the cart or the
-    product stopped it (the app then runs its full path, which says why)."""
+    """stockd_reserve_v2 (sql/0008, answering after its COMMIT since 0009, in OUT parameters since 0010), called
+    as the app calls it: it takes the hold only when the reserve surely passes every check of the app's, and
+    otherwise writes nothing and says whether the cart or the product stopped it (the app then runs its full
+    path, which says why). stockd_reserve_v1, which an older release calls, answers the same with a SELECT."""
 
     LIMITS = (5, 3, 1000)  # MAX_HOLD_PER_PRODUCT, MAX_CART_LINES, LINE_MAX_UNITS as passed in
 
-    def call(self, cid, pid, qty, commit=1, limits=LIMITS, now=None):
+    def call(self, cid, pid, qty, commit=1, limits=LIMITS, now=None, v1=False):
         now = now_ms() if now is None else now
-        rows = db("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN;"
-                  " CALL stockd_reserve_v1('%s', %d, %d, %d, %d, %d, %d, %d, %d); ROLLBACK"
-                  % ((cid, pid, qty, now + 60000, now) + limits + (commit,)))
+        args = (cid, pid, qty, now + 60000, now) + limits + (commit,)
+        if v1:
+            call = " CALL stockd_reserve_v1('%s', %d, %d, %d, %d, %d, %d, %d, %d);" % args
+        else:  # the OUT parameters, read before the caller's ROLLBACK
+            call = (" CALL stockd_reserve_v2('%s', %d, %d, %d, %d, %d, %d, %d, %d, @o_status, @o_held, @o_available);"
+                    " SELECT @o_status, @o_held, @o_available;" % args)
+        rows = db("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN;" + call + " ROLLBACK")
         self.assertEqual(len(rows), 1, rows)
         return tuple(None if v == "NULL" else int(v) for v in rows[0])
 
-    def test_takes_the_hold_and_commits(self):
+    def takes_the_hold_and_commits(self, v1):
         pid, cid = make_product(stock=5)["id"], new_cart()
-        self.assertEqual(self.call(cid, pid, 2), (2, 2, 3))
-        self.assertEqual(self.call(cid, pid, 1), (2, 3, 2))  # the cart's hold grows
+        self.assertEqual(self.call(cid, pid, 2, v1=v1), (2, 2, 3))
+        self.assertEqual(self.call(cid, pid, 1, v1=v1), (2, 3, 2))  # the cart's hold grows
         # the COMMIT inside the CALL outlived the caller's ROLLBACK
         self.assertEqual((hold_qty(cid, pid), product(pid)["reserved"]), (3, 3))
         # without p_commit the caller's ROLLBACK takes it back
-        self.assertEqual(self.call(cid, pid, 1, commit=0), (2, 4, 1))
+        self.assertEqual(self.call(cid, pid, 1, commit=0, v1=v1), (2, 4, 1))
         self.assertEqual((hold_qty(cid, pid), product(pid)["reserved"]), (3, 3))
+        self.assertEqual(self.call(cid, pid, 3, v1=v1), (0, None, None))  # hold 3 + 3 > MAX_HOLD_PER_PRODUCT
+        self.assertEqual(self.call(cid, MAX_ID, 1, v1=v1), (1, None, None))  # no such product
         self.assertEqual(db_consistency([pid]), [])
+
+    def test_takes_the_hold_and_commits(self):
+        self.takes_the_hold_and_commits(v1=False)
+
+    def test_v1_answers_as_before_for_an_older_release(self):
+        self.takes_the_hold_and_commits(v1=True)
 
     def test_product_stops_it(self):
         pid, cid = make_product(stock=2)["id"], new_cart()
