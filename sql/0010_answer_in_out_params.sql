@@ -14,11 +14,16 @@
 --
 -- New names, not CREATE OR REPLACE: the arguments change, and a release
 -- before this one, still running beside it in a rolling upgrade or after a
--- rollback, calls the _v1 procedures with their arguments; they stay, as
--- they are, until a contract step removes them once no such release runs.
+-- rollback, calls the _v1 procedures with their arguments. The _v1
+-- procedures become adapters (below): each calls its _v2 and answers its
+-- OUT parameters with the SELECT it always answered, so the hold's logic
+-- lives in one place, at the price of a nested CALL for the older release
+-- only, until a contract step removes them once no such release runs.
 -- OUT parameters start NULL, so "not taken" is o_held NULL for the hold and
 -- o_status 0 (the cart) or 1 (the product) for the reserve, as the _v1
--- answers' NULLs said.
+-- answers' NULLs said. The reserve still repeats the hold's fast path
+-- rather than calling stockd_hold_v2 (0009): a nested CALL costs a
+-- procedure's set-up on every reserve.
 
 SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION';
 
@@ -101,5 +106,44 @@ BEGIN
       SET o_status = 1;
     END IF;
   END IF;
+END //
+
+CREATE OR REPLACE PROCEDURE stockd_hold_v1(
+  IN p_cart CHAR(32) CHARACTER SET ascii COLLATE ascii_bin,
+  IN p_product BIGINT,
+  IN p_quantity BIGINT,
+  IN p_until_ms BIGINT,
+  IN p_now_ms BIGINT,
+  IN p_line_mode VARCHAR(6) CHARACTER SET ascii,
+  IN p_commit BOOLEAN
+)
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  DECLARE v_held, v_available BIGINT;
+  CALL stockd_hold_v2(p_cart, p_product, p_quantity, p_until_ms, p_now_ms, p_line_mode, p_commit,
+                      v_held, v_available);
+  SELECT v_held, v_available;
+END //
+
+CREATE OR REPLACE PROCEDURE stockd_reserve_v1(
+  IN p_cart CHAR(32) CHARACTER SET ascii COLLATE ascii_bin,
+  IN p_product BIGINT,
+  IN p_quantity BIGINT,
+  IN p_until_ms BIGINT,
+  IN p_now_ms BIGINT,
+  IN p_max_hold BIGINT,
+  IN p_max_lines BIGINT,
+  IN p_line_max BIGINT,
+  IN p_commit BOOLEAN
+)
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  DECLARE v_status INT;
+  DECLARE v_held, v_available BIGINT;
+  CALL stockd_reserve_v2(p_cart, p_product, p_quantity, p_until_ms, p_now_ms, p_max_hold, p_max_lines, p_line_max,
+                         p_commit, v_status, v_held, v_available);
+  SELECT v_status, v_held, v_available;
 END //
 DELIMITER ;

@@ -269,6 +269,20 @@ class ReserveProcedure(StockdTest):
     def test_v1_answers_as_before_for_an_older_release(self):
         self.takes_the_hold_and_commits(v1=True)
 
+    def test_hold_v1_answers_as_before_for_an_older_release(self):
+        pid, cid = make_product(stock=5)["id"], new_cart()
+        now = now_ms()
+
+        def hold(product):
+            rows = db("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN;"
+                      " CALL stockd_hold_v1('%s', %d, 2, %d, %d, NULL, 0); ROLLBACK" % (cid, product, now + 60000, now))
+            self.assertEqual(len(rows), 1, rows)
+            return tuple(None if v == "NULL" else int(v) for v in rows[0])
+
+        self.assertEqual(hold(pid), (2, 3))  # the hold's size, the product's free units
+        self.assertEqual(hold(MAX_ID), (None, None))  # not taken
+        self.assertEqual((hold_qty(cid, pid), product(pid)["reserved"]), (0, 0))  # the caller's ROLLBACK
+
     def test_product_stops_it(self):
         pid, cid = make_product(stock=2)["id"], new_cart()
         before = snapshot([pid], [cid])
