@@ -238,6 +238,12 @@ class ReserveProcedure(StockdTest):
 
     LIMITS = (5, 3, 1000)  # MAX_HOLD_PER_PRODUCT, MAX_CART_LINES, LINE_MAX_UNITS as passed in
 
+    def answer(self, statements):
+        """The one row `statements` answer, run in a READ COMMITTED transaction the caller rolls back."""
+        rows = db("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN;" + statements + " ROLLBACK")
+        self.assertEqual(len(rows), 1, rows)
+        return tuple(None if v == "NULL" else int(v) for v in rows[0])
+
     def call(self, cid, pid, qty, commit=1, limits=LIMITS, now=None, v1=False):
         now = now_ms() if now is None else now
         args = (cid, pid, qty, now + 60000, now) + limits + (commit,)
@@ -246,9 +252,7 @@ class ReserveProcedure(StockdTest):
         else:  # the OUT parameters, read before the caller's ROLLBACK
             call = (" CALL stockd_reserve_v2('%s', %d, %d, %d, %d, %d, %d, %d, %d, @o_status, @o_held, @o_available);"
                     " SELECT @o_status, @o_held, @o_available;" % args)
-        rows = db("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN;" + call + " ROLLBACK")
-        self.assertEqual(len(rows), 1, rows)
-        return tuple(None if v == "NULL" else int(v) for v in rows[0])
+        return self.answer(call)
 
     def takes_the_hold_and_commits(self, v1):
         pid, cid = make_product(stock=5)["id"], new_cart()
@@ -274,10 +278,7 @@ class ReserveProcedure(StockdTest):
         now = now_ms()
 
         def hold(product):
-            rows = db("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN;"
-                      " CALL stockd_hold_v1('%s', %d, 2, %d, %d, NULL, 0); ROLLBACK" % (cid, product, now + 60000, now))
-            self.assertEqual(len(rows), 1, rows)
-            return tuple(None if v == "NULL" else int(v) for v in rows[0])
+            return self.answer(" CALL stockd_hold_v1('%s', %d, 2, %d, %d, NULL, 0);" % (cid, product, now + 60000, now))
 
         self.assertEqual(hold(pid), (2, 3))  # the hold's size, the product's free units
         self.assertEqual(hold(MAX_ID), (None, None))  # not taken
