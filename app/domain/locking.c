@@ -53,8 +53,9 @@ static const char SQL_DELETE_EXPIRED[] =
 static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v2(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* A whole reserve's fast path, sql/0008 (answering after its COMMIT since
- * sql/0009, in OUT parameters since sql/0010): the cart's lock and checks,
- * then the same as stockd_hold_v2 without the line. */
+ * sql/0009, in OUT parameters since sql/0010, its reads of the cart's rows
+ * without an index dive since sql/0011): the cart's lock and checks, then
+ * the same as stockd_hold_v2 without the line. */
 static const char SQL_RESERVE_IF_FREE[] = "CALL stockd_reserve_v2(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* The line remembers the mode it was last changed in: abandoned carts are
