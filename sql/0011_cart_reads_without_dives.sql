@@ -14,7 +14,9 @@
 --
 -- Same arguments, answers and writes as 0010's, so the name stays (CREATE
 -- OR REPLACE, as 0009 did): a release that calls stockd_reserve_v2, or
--- stockd_reserve_v1 through its adapter, gets what it got before.
+-- stockd_reserve_v1 through its adapter, gets what it got before. The body
+-- is 0010's whole, two SET STATEMENT prefixes added: MariaDB replaces a
+-- procedure only as a whole.
 
 SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION';
 

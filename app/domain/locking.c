@@ -52,10 +52,9 @@ static const char SQL_DELETE_EXPIRED[] =
  * placeholders), which the server sends without running a SELECT for them. */
 static const char SQL_HOLD_IF_FREE[] = "CALL stockd_hold_v2(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-/* A whole reserve's fast path, sql/0008 (answering after its COMMIT since
- * sql/0009, in OUT parameters since sql/0010, its reads of the cart's rows
- * without an index dive since sql/0011): the cart's lock and checks, then
- * the same as stockd_hold_v2 without the line. */
+/* A whole reserve's fast path, stockd_reserve_v2 as sql/0011 left it (its
+ * steps since sql/0008: docs/migrations.md): the cart's lock and checks,
+ * then the same as stockd_hold_v2 without the line. */
 static const char SQL_RESERVE_IF_FREE[] = "CALL stockd_reserve_v2(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* The line remembers the mode it was last changed in: abandoned carts are

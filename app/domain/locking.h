@@ -96,7 +96,7 @@ typedef struct {
 	int64_t line_max;  /* LINE_MAX_UNITS */
 } reserve_limits;
 
-/* A whole reserve's fast path, one round trip (sql/0008, stockd_reserve_v2 since sql/0010, as 0011 left it):
+/* A whole reserve's fast path, one round trip (stockd_reserve_v2, sql/0008 to sql/0011):
  * locks the cart and, when the cart surely passes every check of the
  * reserve's (found, open, within *lim), does what hold_if_free() does
  * without a line. It never refuses: on RESERVE_CART_UNSURE or
