@@ -49,7 +49,7 @@ def goal_figure(r, met, at_least):
     it: 0.897 against 0.9 shows as 0.89, 1.204 against 1.2 as 1.21, so that
     no figure on the page reads as meeting a goal the verdict says it
     missed."""
-    x = round(r * 100, 6)  # 1.2 * 100 is a hair over 120: not a miss
+    x = round(r * 100, 6)  # 0.29 * 100 is 28.999...: not 0.28
     hundredths = math.floor(x) if at_least else math.ceil(x)
     return ("**%.2f**" if met else "%.2f") % (hundredths / 100)
 
