@@ -9,7 +9,6 @@ CLK=$(getconf CLK_TCK)
 CONNECTIONS=${CONNECTIONS:-64}
 WARMUP=${WARMUP:-2s}
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 # Commands bench_stop runs in reverse order (each script adds its own
@@ -44,8 +43,7 @@ bench_start() {
 		MAX_REQUESTS AUDIT_INTERVAL ADMIN_TOKEN METRICS_TOKEN TRUST_LOOPBACK DB_SOCKET DB_USER \
 		DB_PASSWORD DB_NAME DB_HOST DB_PORT LISTEN
 	export HTTP_PORT DB_PORT
-	HTTP_PORT=$(free_port)
-	DB_PORT=$(free_port)
+	read -r HTTP_PORT DB_PORT <<<"$(deploy/free-ports 2)"
 	"$top/deploy/stack" start "$dir" >"$dir.start.log" 2>&1 || { cat "$dir.start.log" >&2; rm -f "$dir.start.log"; return 1; }
 	rm -f "$dir.start.log"
 	base="http://127.0.0.1:$HTTP_PORT"

@@ -28,6 +28,7 @@ STOCKD_CONF = os.environ.get("STOCKD_CONF", "")
 APP_PID_FILE = os.environ.get("APP_PID_FILE", "")
 STACK = os.environ.get("STACK", "")
 STACK_DIR = os.environ.get("STACK_DIR", "")
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 
@@ -618,11 +619,16 @@ class Background:
             t.join(self.join_timeout)
 
 
+def free_ports(n):
+    """n distinct TCP ports on 127.0.0.1 that nothing is bound to now (a test's own nginx, master or
+    MariaDB takes them next): deploy/free-ports, which holds them all until each is chosen."""
+    out = subprocess.run([os.path.join(TOP, "deploy", "free-ports"), str(n)], check=True, capture_output=True,
+                         text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on now (a test's own nginx or master takes it next)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def stop_process(proc, grace=30):

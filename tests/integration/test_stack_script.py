@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import urllib.request
 
-from lib import STACK, StockdTest, free_port
+from lib import STACK, StockdTest, free_ports
 
 
 class FirstStart(StockdTest):
@@ -15,7 +15,8 @@ class FirstStart(StockdTest):
         super().setUp()
         self.dir = tempfile.mkdtemp(prefix="stockd-stack-")
         os.chmod(self.dir, 0o755)
-        self.env = dict(os.environ, HTTP_PORT=str(free_port()), DB_PORT=str(free_port()))
+        http_port, db_port = free_ports(2)
+        self.env = dict(os.environ, HTTP_PORT=str(http_port), DB_PORT=str(db_port))
         for k in ("STOCKD_CONF", "DB_SOCKET", "DB_NAME"):  # the suite's stack, not this one
             self.env.pop(k, None)
 

@@ -22,7 +22,7 @@ import nginx_copy
 import test_fastcgi_raw as raw
 import test_deploy_files as deploy_files
 from installed_layout import SHARE, Layout, free_port, http_request, read
-from lib import audit_ok, wait_until
+from lib import audit_ok, free_ports, wait_until
 
 TRUSTED = "127.0.0.2"
 UNTRUSTED = "127.0.0.1"
@@ -188,7 +188,7 @@ class TrustedProxy(unittest.TestCase):
         self.assertIn('add_header Strict-Transport-Security "max-age=31536000" always;', block)
         t = os.path.join(L.tmp, "tls")
         user = "user www-data www-data;" if os.geteuid() == 0 else ""
-        p80, plocal, p443 = free_port(), free_port(), free_port()
+        p80, plocal, p443 = free_ports(3)
         conf, _ = deploy_files.DeployFiles.nginx_tree.__func__(L, t, port=p80, upstream=L.sock, user=user)
         cert, key = os.path.join(t, "cert.pem"), os.path.join(t, "key.pem")
         r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
