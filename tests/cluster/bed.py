@@ -78,11 +78,10 @@ def wait_until(pred, timeout, interval=0.1, what="condition"):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A TCP port on 127.0.0.1 that nothing is bound to now: deploy/free-ports, as every stack takes its ports."""
+    out = subprocess.run([os.path.join(HERE, "..", "..", "deploy", "free-ports")], check=True, capture_output=True,
+                         text=True).stdout
+    return int(out)
 
 
 def pid_alive(pid):

@@ -23,8 +23,8 @@ import threading
 import time
 import uuid
 
-from lib import (STACK_DIR, StockdTest, app_pid, db_lock_product, get, make_product, metric, metrics, new_cart,
-                 sighup_and_wait, wait_until, worker_pids)
+from lib import (STACK_DIR, StockdTest, app_pid, db_lock_product, free_port, get, make_product, metric, metrics,
+                 new_cart, sighup_and_wait, wait_until, worker_pids)
 
 SOCK = os.path.join(STACK_DIR, "run", "stockd.sock")
 
@@ -621,10 +621,7 @@ class NginxKeepAlive(StockdTest):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="nginx-keepalive-", dir=STACK_DIR)
         os.chmod(cls.dir, 0o755)
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        cls.port = s.getsockname()[1]
-        s.close()
+        cls.port = free_port()
         # The stack's nginx runs its workers as a user that can reach the app socket: the same here.
         with open(os.path.join(STACK_DIR, "nginx", "nginx.conf")) as f:
             user = next((ln for ln in f.read().splitlines() if ln.startswith("user ")), "")
