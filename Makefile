@@ -53,9 +53,9 @@ TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=app/build/tools/%)
 
 # The C baselines `make bench` measures stockd against (docs/benchmarks.md):
-# the lean reserve (issue 11's yardstick) and bare_add (the app's add SQL of
-# issue 2 in bare C); `make test` builds them too, so they keep compiling.
-BENCH_BIN := app/build/bench/bare_add app/build/bench/lean_reserve
+# the lean reserve (issue 11's yardstick) and the lean add (an add in the
+# same plain statements); `make test` builds them too, so they keep compiling.
+BENCH_BIN := app/build/bench/lean_add app/build/bench/lean_reserve
 
 .PHONY: all deps build web install run stop test test-unit test-valgrind test-asan test-faults test-cluster test-fresh fuzz bench bench-cluster clean
 

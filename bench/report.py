@@ -95,7 +95,24 @@ def ratios(tsv, meta):
                "ratio), and to PHP-FPM + PDO doing the lean reserve at 16 workers. MariaDB CPU is mariadbd's "
                "user + system time during the timed run divided by its 2xx answers. Bold: the ratio meets its "
                "goal; stockd's ratios are rounded towards missing it (0.897 shows as 0.89).")
+    against = lean_add_ratios(m)
+    if against:
+        out.append("")
+        out.append("stockd add against the lean add C (the add in plain statements, at the same workers): "
+                   + "; ".join(against) + ".")
     return "\n".join(out)
+
+
+def lean_add_ratios(m):
+    """stockd's add over the lean add, by load: not a goal of issue 11 (its
+    goals are against the lean reserve), the add's own yardstick."""
+    out = []
+    for load in ("spread", "hot"):
+        add = m.get(("stockd add", load))
+        lean = [v for k, v in m.items() if k[1] == load and k[0].startswith("lean add C")]
+        if add and lean:
+            out.append("%s %.2fx, p99 %.2fx" % (load, add["rps"] / lean[0]["rps"], add["p99"] / lean[0]["p99"]))
+    return out
 
 
 def curve(tsv, meta):

@@ -42,7 +42,7 @@
 #define MAX_BODY 4096
 #define CART_MAX 32
 /* Deadlock or lock-wait timeout: the whole transaction again, as stockd and
- * bare_add do. Never taken on the happy path, so it adds no statement. */
+ * lean_add do. Never taken on the happy path, so it adds no statement. */
 #define ATTEMPTS 3
 
 enum { SEL, UPD, INS, NSTMT };

@@ -43,6 +43,21 @@ class Ratios(unittest.TestCase):
         self.assertIn("no (p99)", add[-1])
         self.assertEqual(add[3], "**0.80**")
 
+    def test_the_lean_add_is_not_the_goals_yardstick(self):
+        rows = [("stockd add", 2000, 40), ("lean C 16w", 2500, 40), ("lean add C 16w", 1600, 50),
+                ("PHP-FPM 16w", 1400, 60)]
+        t = table(rows)
+        self.assertEqual(t["stockd add"][3], "**0.80**")  # against lean C 16w, not the lean add
+        with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
+            for tag, rps, p99 in rows:
+                f.write("%s|spread|0\t%s\t20\t%s\t1000\t0\t0\t300\tok\n" % (tag, rps, p99))
+        try:
+            out = report.ratios(f.name, "meta")
+        finally:
+            os.unlink(f.name)
+        self.assertIn("stockd add against the lean add C (the add in plain statements, at the same workers): "
+                      "spread 1.25x, p99 0.80x.", out)
+
     def test_every_goal_met(self):
         t = table([("stockd reserve", 2400, 40), ("lean C 16w", 2500, 40), ("PHP-FPM 16w", 1400, 60)])
         self.assertTrue(t["stockd reserve"][-1].startswith("**yes**"))
