@@ -34,29 +34,15 @@
  * view, 400 invalid_request, 404 cart_not_found or product_not_found, 409
  * cart_closed, quantity_limit, cart_full or insufficient_stock, 503
  * database_unavailable. */
-#include <fcgiapp.h>
-#include <json-c/json.h>
-#include <mysql.h>
-#include <mysqld_error.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#define LEAN_NAME "lean_add"
+#include "lean.h"
 
-/* stockd's defaults: STOCK_RESERVATION_TIMEOUT, MAX_CART_LINES,
- * MAX_HOLD_PER_PRODUCT, and the contract's 1000 units a line. */
-#define HOLD_MS (30LL * 60 * 1000)
+/* stockd's defaults for MAX_CART_LINES (and MAX_HOLD_PER_PRODUCT, which is
+ * MAX_UNITS). */
 #define MAX_LINES 100
-#define MAX_UNITS 1000
-#define MAX_BODY 4096
-#define CART_MAX 32
 /* Rows a cart may have in either table: its lines and holds are bounded by
  * MAX_LINES, so more means the cart is not one this program can answer. */
 #define MAX_ROWS 256
-#define ATTEMPTS 3
 
 enum { CART, LINES, HOLDS, PRODUCT, UPD, HOLD, LINE, NSTMT };
 
@@ -75,13 +61,13 @@ static const char *const SQL[NSTMT] = {
 		 " ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
 };
 
-static MYSQL *conn;
 static MYSQL_STMT *stmt[NSTMT];
 
-/* The statements' parameters and results: bound once, filled per request. */
-static long long b_product, b_qty, b_until, r_id, r_qty, r_expires, r_stock, r_reserved;
-static char b_cart[CART_MAX + 1], r_status[16];
-static unsigned long b_cart_len, r_status_len;
+/* The statements' other parameters and results, and the answer's figures. */
+static long long b_until, r_id, r_qty, r_expires, r_stock, r_reserved, available;
+static char r_status[16];
+static unsigned long r_status_len;
+static const char *code; /* a 4xx's error code */
 
 /* One row of the view: a product the cart has a line or a hold for. */
 typedef struct {
@@ -96,40 +82,9 @@ static int nitems;
  * reclaims it; the hold's upsert adds to them, as lean_reserve.c's does. */
 static long long expired;
 
-static void die(const char *what)
+static void setup(void)
 {
-	fprintf(stderr, "lean_add: %s: %s\n", what, conn ? mysql_error(conn) : "");
-	exit(1);
-}
-
-static void bind_ll(MYSQL_BIND *b, long long *v)
-{
-	memset(b, 0, sizeof *b);
-	b->buffer_type = MYSQL_TYPE_LONGLONG;
-	b->buffer = v;
-}
-
-static void bind_cart(MYSQL_BIND *b)
-{
-	memset(b, 0, sizeof *b);
-	b->buffer_type = MYSQL_TYPE_STRING;
-	b->buffer = b_cart;
-	b->buffer_length = sizeof b_cart;
-	b->length = &b_cart_len;
-}
-
-static void db_open(void)
-{
-	conn = mysql_init(NULL);
-	if (!conn || !mysql_real_connect(conn, NULL, getenv("DB_USER"), getenv("DB_PASSWORD"), getenv("DB_NAME"), 0,
-					 getenv("DB_SOCKET"), 0))
-		die("connect");
-	/* stockd's isolation level: no gap locks on the upserts. */
-	if (mysql_query(conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"))
-		die("isolation");
-	for (int k = 0; k < NSTMT; k++)
-		if (!(stmt[k] = mysql_stmt_init(conn)) || mysql_stmt_prepare(stmt[k], SQL[k], strlen(SQL[k])))
-			die(SQL[k]);
+	lean_connect(SQL, stmt, NSTMT);
 	MYSQL_BIND cart_p[1], cart_r[1], lines_r[2], holds_r[3], prod_p[1], prod_r[2], upd_p[3], hold_p[4], line_p[3];
 	bind_cart(&cart_p[0]);
 	memset(&cart_r[0], 0, sizeof cart_r[0]);
@@ -162,13 +117,6 @@ static void db_open(void)
 	    mysql_stmt_bind_param(stmt[UPD], upd_p) || mysql_stmt_bind_param(stmt[HOLD], hold_p) ||
 	    mysql_stmt_bind_param(stmt[LINE], line_p))
 		die("bind");
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 /* The view's row for a product, added in ascending product order if the
@@ -220,14 +168,15 @@ static int read_rows(int k, long long now)
 }
 
 /* One attempt of the transaction with the bound parameters. Returns 200, a
- * 4xx with *code set, 503, or a MariaDB error number. */
-static int add(const char **code, long long *available)
+ * 4xx with code set, 503, or a MariaDB error number. */
+static int add(void)
 {
 	long long now = now_ms();
 	int rc;
 	b_until = now + HOLD_MS;
 	nitems = 0;
 	expired = 0;
+	code = NULL;
 	if (mysql_real_query(conn, "START TRANSACTION", 17))
 		return (int)mysql_errno(conn);
 	if (mysql_stmt_execute(stmt[CART]))
@@ -235,11 +184,11 @@ static int add(const char **code, long long *available)
 	rc = mysql_stmt_fetch(stmt[CART]);
 	mysql_stmt_free_result(stmt[CART]);
 	if (rc == MYSQL_NO_DATA)
-		return *code = "cart_not_found", 404;
+		return code = "cart_not_found", 404;
 	if (rc != 0 && rc != MYSQL_DATA_TRUNCATED)
 		return (int)mysql_stmt_errno(stmt[CART]);
 	if (r_status_len != 4 || memcmp(r_status, "open", 4) != 0)
-		return *code = "cart_closed", 409;
+		return code = "cart_closed", 409;
 	if ((rc = read_rows(LINES, now)) != 0 || (rc = read_rows(HOLDS, now)) != 0)
 		return rc;
 	int products = nitems;
@@ -247,20 +196,20 @@ static int add(const char **code, long long *available)
 	if (!it)
 		return 503;
 	if (it->quantity + b_qty > MAX_UNITS || it->held + b_qty > MAX_UNITS)
-		return *code = "quantity_limit", 409;
+		return code = "quantity_limit", 409;
 	if (nitems > products && products >= MAX_LINES)
-		return *code = "cart_full", 409;
+		return code = "cart_full", 409;
 	if (mysql_stmt_execute(stmt[PRODUCT]))
 		return (int)mysql_stmt_errno(stmt[PRODUCT]);
 	rc = mysql_stmt_fetch(stmt[PRODUCT]);
 	mysql_stmt_free_result(stmt[PRODUCT]);
 	if (rc == MYSQL_NO_DATA)
-		return *code = "product_not_found", 404;
+		return code = "product_not_found", 404;
 	if (rc != 0)
 		return (int)mysql_stmt_errno(stmt[PRODUCT]);
-	*available = r_stock - r_reserved;
-	if (*available < b_qty)
-		return *code = "insufficient_stock", 409;
+	available = r_stock - r_reserved;
+	if (available < b_qty)
+		return code = "insufficient_stock", 409;
 	if (mysql_stmt_execute(stmt[UPD]))
 		return (int)mysql_stmt_errno(stmt[UPD]);
 	if (mysql_stmt_execute(stmt[HOLD]))
@@ -273,21 +222,6 @@ static int add(const char **code, long long *available)
 	it->held += expired + b_qty;
 	it->until = b_until;
 	return 200;
-}
-
-static void answer(FCGX_Request *rq, int status, const char *body)
-{
-	FCGX_FPrintF(rq->out, "Status: %d\r\nContent-Type: application/json\r\n\r\n%s", status, body);
-}
-
-static void error(FCGX_Request *rq, int status, const char *code, long long available)
-{
-	char body[160];
-	if (strcmp(code, "insufficient_stock") == 0)
-		snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"available\":%lld}}", code, available);
-	else
-		snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\"}}", code);
-	answer(rq, status, body);
 }
 
 /* RFC 3339 UTC with milliseconds, as the contract writes times. */
@@ -333,57 +267,13 @@ static void view(FCGX_Request *rq)
 	answer(rq, 200, body);
 }
 
-/* The body, read to CONTENT_LENGTH (libfcgi does not check it); NULL if it
- * is missing, too long or short. */
-static json_object *read_body(FCGX_Request *rq)
-{
-	static char buf[MAX_BODY + 1];
-	const char *cl = FCGX_GetParam("CONTENT_LENGTH", rq->envp);
-	char *end;
-	long len = cl ? strtol(cl, &end, 10) : 0;
-	if (!cl || *end || len <= 0 || len > MAX_BODY)
-		return NULL;
-	if (FCGX_GetStr(buf, (int)len, rq->in) != len)
-		return NULL;
-	buf[len] = '\0';
-	return json_tokener_parse(buf);
-}
-
 static void serve(FCGX_Request *rq)
 {
-	json_object *in = read_body(rq), *v;
-	const char *cart = NULL;
-	long long product = 0, qty = 0;
-	if (in && json_object_is_type(in, json_type_object)) {
-		if (json_object_object_get_ex(in, "cart_id", &v) && json_object_is_type(v, json_type_string))
-			cart = json_object_get_string(v);
-		if (json_object_object_get_ex(in, "product_id", &v) && json_object_is_type(v, json_type_int))
-			product = json_object_get_int64(v);
-		if (json_object_object_get_ex(in, "quantity", &v) && json_object_is_type(v, json_type_int))
-			qty = json_object_get_int64(v);
-	}
-	size_t clen = cart ? strlen(cart) : 0;
-	if (clen == 0 || clen > CART_MAX || product <= 0 || qty <= 0 || qty > MAX_UNITS) {
-		json_object_put(in);
+	if (read_request(rq) != 0) {
 		error(rq, 400, "invalid_request", 0);
 		return;
 	}
-	memcpy(b_cart, cart, clen + 1);
-	b_cart_len = clen;
-	b_product = product;
-	b_qty = qty;
-	json_object_put(in);
-
-	const char *code = NULL;
-	long long available = 0;
-	int rc;
-	for (int attempt = 1;; attempt++) {
-		rc = add(&code, &available);
-		if (rc != 200)
-			mysql_rollback(conn);
-		if ((rc != ER_LOCK_DEADLOCK && rc != ER_LOCK_WAIT_TIMEOUT) || attempt == ATTEMPTS)
-			break;
-	}
+	int rc = lean_run(add);
 	if (rc == 200) {
 		view(rq);
 	} else if (code) {
@@ -394,45 +284,7 @@ static void serve(FCGX_Request *rq)
 	}
 }
 
-static void worker(int sock)
-{
-	/* After fork: a connection shared with the parent would be corrupted. */
-	db_open();
-	FCGX_Request rq;
-	if (FCGX_InitRequest(&rq, sock, 0) != 0)
-		die("FCGX_InitRequest");
-	while (FCGX_Accept_r(&rq) >= 0) {
-		serve(&rq);
-		FCGX_Finish_r(&rq);
-	}
-	exit(0);
-}
-
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: lean_add SOCKET WORKERS\n");
-		return 2;
-	}
-	int workers = atoi(argv[2]);
-	if (workers < 1 || workers > 256)
-		return 2;
-	if (FCGX_Init() != 0)
-		return 1;
-	unlink(argv[1]);
-	int sock = FCGX_OpenSocket(argv[1], 1024);
-	if (sock < 0)
-		return 1;
-	for (int i = 0; i < workers; i++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			return 1;
-		if (pid == 0)
-			worker(sock);
-	}
-	/* The parent only waits: bench/run sends TERM to the whole group. */
-	signal(SIGTERM, SIG_DFL);
-	while (wait(NULL) > 0)
-		;
-	return 0;
+	return lean_main(argc, argv, setup, serve);
 }
