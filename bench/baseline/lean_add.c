@@ -237,7 +237,9 @@ static void rfc3339(char *out, size_t size, long long ms)
 /* The cart view of the contract from the rows read and the add made. */
 static void view(FCGX_Request *rq)
 {
-	static char body[MAX_ROWS * 256 + 256];
+	/* A row's item and warning take under 300 bytes with every number at
+	 * its widest (a 19-digit id, quantities of up to 10 digits). */
+	static char body[MAX_ROWS * 384 + 256];
 	char until[32];
 	size_t n = (size_t)snprintf(body, sizeof body, "{\"cart_id\":\"%s\",\"status\":\"open\",\"items\":[", b_cart);
 	for (int i = 0; i < nitems; i++) {
