@@ -78,6 +78,19 @@ static inline void lean_connect(const char *const *sql, MYSQL_STMT **stmt, int n
 			die(sql[k]);
 }
 
+/* Executes s and reads its one row into its bound results. Returns 0, 404
+ * when there is no row, or a MariaDB error number (taken before the result
+ * is freed, which clears it). */
+static inline int lean_row(MYSQL_STMT *s)
+{
+	if (mysql_stmt_execute(s))
+		return (int)mysql_stmt_errno(s);
+	int rc = mysql_stmt_fetch(s);
+	rc = rc == 0 || rc == MYSQL_DATA_TRUNCATED ? 0 : rc == MYSQL_NO_DATA ? 404 : (int)mysql_stmt_errno(s);
+	mysql_stmt_free_result(s);
+	return rc;
+}
+
 static inline long long now_ms(void)
 {
 	struct timespec ts;

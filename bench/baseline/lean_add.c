@@ -163,8 +163,9 @@ static int read_rows(int k, long long now)
 			it->until = r_expires;
 		}
 	}
+	rc = rc == MYSQL_NO_DATA ? 0 : (int)mysql_stmt_errno(stmt[k]);
 	mysql_stmt_free_result(stmt[k]);
-	return rc == MYSQL_NO_DATA ? 0 : (int)mysql_stmt_errno(stmt[k]);
+	return rc;
 }
 
 /* One attempt of the transaction with the bound parameters. Returns 200, a
@@ -179,14 +180,8 @@ static int add(void)
 	code = NULL;
 	if (mysql_real_query(conn, "START TRANSACTION", 17))
 		return (int)mysql_errno(conn);
-	if (mysql_stmt_execute(stmt[CART]))
-		return (int)mysql_stmt_errno(stmt[CART]);
-	rc = mysql_stmt_fetch(stmt[CART]);
-	mysql_stmt_free_result(stmt[CART]);
-	if (rc == MYSQL_NO_DATA)
-		return code = "cart_not_found", 404;
-	if (rc != 0 && rc != MYSQL_DATA_TRUNCATED)
-		return (int)mysql_stmt_errno(stmt[CART]);
+	if ((rc = lean_row(stmt[CART])) != 0)
+		return rc == 404 ? (code = "cart_not_found", 404) : rc;
 	if (r_status_len != 4 || memcmp(r_status, "open", 4) != 0)
 		return code = "cart_closed", 409;
 	if ((rc = read_rows(LINES, now)) != 0 || (rc = read_rows(HOLDS, now)) != 0)
@@ -199,14 +194,8 @@ static int add(void)
 		return code = "quantity_limit", 409;
 	if (nitems > products && products >= MAX_LINES)
 		return code = "cart_full", 409;
-	if (mysql_stmt_execute(stmt[PRODUCT]))
-		return (int)mysql_stmt_errno(stmt[PRODUCT]);
-	rc = mysql_stmt_fetch(stmt[PRODUCT]);
-	mysql_stmt_free_result(stmt[PRODUCT]);
-	if (rc == MYSQL_NO_DATA)
-		return code = "product_not_found", 404;
-	if (rc != 0)
-		return (int)mysql_stmt_errno(stmt[PRODUCT]);
+	if ((rc = lean_row(stmt[PRODUCT])) != 0)
+		return rc == 404 ? (code = "product_not_found", 404) : rc;
 	available = r_stock - r_reserved;
 	if (available < b_qty)
 		return code = "insufficient_stock", 409;

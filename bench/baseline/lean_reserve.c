@@ -72,14 +72,8 @@ static int reserve(void)
 	b_until = now_ms() + HOLD_MS;
 	if (mysql_real_query(conn, "START TRANSACTION", 17))
 		return (int)mysql_errno(conn);
-	if (mysql_stmt_execute(stmt[SEL]))
-		return (int)mysql_stmt_errno(stmt[SEL]);
-	rc = mysql_stmt_fetch(stmt[SEL]);
-	mysql_stmt_free_result(stmt[SEL]);
-	if (rc == MYSQL_NO_DATA)
-		return 404;
-	if (rc != 0)
-		return (int)mysql_stmt_errno(stmt[SEL]);
+	if ((rc = lean_row(stmt[SEL])) != 0)
+		return rc;
 	available = r_stock - r_reserved;
 	if (available < b_qty)
 		return 409;

@@ -11,16 +11,21 @@ sys.path.insert(0, os.path.join(TOP, "bench"))
 import report  # noqa: E402
 
 
-def table(rows):
+def report_of(rows):
     """report.ratios on TSV rows (tag, req/s, p99), two passes each."""
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
         for tag, rps, p99 in rows:
             for p in (0, 1):
                 f.write("%s|spread|%d\t%s\t20\t%s\t1000\t0\t0\t300\tok\n" % (tag, p, rps, p99))
     try:
-        out = report.ratios(f.name, "meta")
+        return report.ratios(f.name, "meta")
     finally:
         os.unlink(f.name)
+
+
+def table(rows):
+    """stockd's rows of report_of(rows), by path, split into cells."""
+    out = report_of(rows)
     return {line.split(" | ")[0][2:]: line.split(" | ") for line in out.splitlines() if line.startswith("| stockd")}
 
 
@@ -48,13 +53,7 @@ class Ratios(unittest.TestCase):
                 ("PHP-FPM 16w", 1400, 60)]
         t = table(rows)
         self.assertEqual(t["stockd add"][3], "**0.80**")  # against lean C 16w, not the lean add
-        with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
-            for tag, rps, p99 in rows:
-                f.write("%s|spread|0\t%s\t20\t%s\t1000\t0\t0\t300\tok\n" % (tag, rps, p99))
-        try:
-            out = report.ratios(f.name, "meta")
-        finally:
-            os.unlink(f.name)
+        out = report_of(rows)
         self.assertIn("stockd add against the lean add C (the add in plain statements, at the same workers): "
                       "spread 1.25x, p99 0.80x.", out)
 
